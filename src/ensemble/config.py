@@ -1,0 +1,168 @@
+"""Configuration: every setting comes from the environment (``ENSEMBLE_*``).
+
+Defaults need nothing external: an embedded Postgres and a local-filesystem
+object store in the data directory, the offline answerer.  Setting a variable
+switches that part to the real service.  Invalid values fail at start with one
+line naming the setting (:func:`load_settings`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+import re
+from typing import Annotated
+
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+
+from ensemble.errors import ConfigError
+
+__all__ = ["Settings", "load_settings", "describe_settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ENSEMBLE_",
+        extra="ignore",
+        frozen=True,
+        validate_default=True,
+    )
+
+    # -- process -------------------------------------------------------------
+    data_dir: Path = Field(Path(".ensemble"), description="Where embedded Postgres, local objects and keys live.")
+    host: str = Field("127.0.0.1", description="Address the server listens on.")
+    port: int = Field(8080, ge=0, le=65535, description="Port the server listens on (0 = any free port).")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="auto = JSON unless stderr is a terminal."
+    )
+    shutdown_timeout_s: float = Field(10.0, gt=0, le=120, description="Grace period on SIGTERM/SIGINT.")
+
+    # -- Postgres ------------------------------------------------------------
+    database_url: SecretStr | None = Field(
+        None, description="postgresql://… of an external Postgres; unset = embedded Postgres in data_dir."
+    )
+    db_pool_min: int = Field(2, ge=1, le=100, description="asyncpg pool minimum size.")
+    db_pool_max: int = Field(10, ge=1, le=200, description="asyncpg pool maximum size.")
+    db_statement_timeout_s: float = Field(30.0, gt=0, description="Per-statement timeout.")
+
+    # -- object storage --------------------------------------------------------
+    s3_endpoint: str | None = Field(None, description="S3/MinIO/R2 endpoint URL; unset = local filesystem store.")
+    s3_bucket: str = Field("ensemble", min_length=3, max_length=63, description="Bucket name.")
+    s3_region: str = Field("us-east-1", description="S3 region.")
+    s3_access_key: SecretStr | None = Field(None, description="S3 access key id.")
+    s3_secret_key: SecretStr | None = Field(None, description="S3 secret access key.")
+    signing_key: SecretStr | None = Field(
+        None, description="Key for signed local download URLs and tokens; generated into data_dir when unset."
+    )
+
+    # -- auth ------------------------------------------------------------------
+    jwt_secret: SecretStr | None = Field(
+        None, description="HMAC secret for access tokens; generated once into data_dir when unset."
+    )
+    access_token_ttl_s: int = Field(900, ge=30, le=86400, description="Access token lifetime.")
+    refresh_token_ttl_s: int = Field(30 * 86400, ge=300, description="Refresh token lifetime.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Allowed CORS origins, comma-separated (or * for any)."
+    )
+
+    # -- limits ----------------------------------------------------------------
+    max_body_bytes: int = Field(1 << 20, ge=1024, description="Largest JSON/msgpack request body.")
+    max_upload_bytes: int = Field(25 << 20, ge=1024, description="Largest file upload.")
+    max_ws_message_bytes: int = Field(64 << 10, ge=512, description="Largest WebSocket frame accepted.")
+
+    # -- actors ----------------------------------------------------------------
+    actor_mailbox_size: int = Field(256, ge=1, le=1_000_000, description="Bounded mailbox per actor.")
+    actor_idle_timeout_s: float = Field(300.0, gt=0, description="Passivate actors idle this long.")
+    actor_snapshot_every: int = Field(200, ge=1, description="Snapshot every N events.")
+    actor_retained_events: int = Field(
+        10_000, ge=100, description="Events kept per actor for since-recovery; older gaps get resync."
+    )
+    actor_subscriber_buffer: int = Field(256, ge=1, description="Outbound frames buffered per connection.")
+
+    # -- AI ----------------------------------------------------------------------
+    anthropic_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("ANTHROPIC_API_KEY", "ENSEMBLE_ANTHROPIC_API_KEY"),
+        description="Anthropic API key; unset = offline answerer.",
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_dsn(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            raw = value.get_secret_value()
+            if not raw.startswith(("postgresql://", "postgres://")):
+                raise ValueError("must start with postgresql:// or postgres://")
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list):
+            for origin in value:
+                if origin != "*" and not re.match(r"^https?://[^/\s]+$", str(origin)):
+                    raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
+        return value
+
+    @field_validator("s3_endpoint")
+    @classmethod
+    def _check_endpoint(cls, value: str | None) -> str | None:
+        if value is not None and value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value or None
+
+    @model_validator(mode="after")
+    def _check_pool(self) -> "Settings":
+        if self.db_pool_min > self.db_pool_max:
+            raise ValueError("db_pool_min must not exceed db_pool_max")
+        return self
+
+    # -- derived -------------------------------------------------------------------
+    @property
+    def embedded_postgres(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def object_store_kind(self) -> Literal["local", "s3"]:
+        return "s3" if self.s3_endpoint else "local"
+
+
+def _setting_name(loc: tuple[Any, ...]) -> str:
+    if not loc:
+        return "ENSEMBLE_*"
+    field = str(loc[0])
+    if field == "anthropic_api_key":
+        return "ANTHROPIC_API_KEY"
+    return f"ENSEMBLE_{field.upper()}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment; one clear ``ConfigError`` on bad input."""
+    try:
+        return Settings(**overrides)
+    except SettingsError as exc:
+        match = re.search(r'field "([a-z0-9_]+)"', str(exc))
+        name = _setting_name((match[1],)) if match else "ENSEMBLE_*"
+        raise ConfigError(f"invalid setting {name}: cannot parse the value") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = _setting_name(tuple(first.get("loc", ())))
+        raise ConfigError(f"invalid setting {name}: {first['msg']}") from None
+
+
+def describe_settings(settings: Settings) -> dict[str, Any]:
+    """The effective configuration with secrets masked (for ``ensemble config``)."""
+    out: dict[str, Any] = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            value = "********"
+        elif isinstance(value, Path):
+            value = str(value)
+        out[_setting_name((name,))] = value
+    return out

@@ -1,0 +1,140 @@
+"""The composition root: opens every service in order and serves the gateway.
+
+Start-up order (reverse for shutdown, all inside one trio nursery tree):
+asyncio bridge → Postgres (embedded unless ENSEMBLE_DATABASE_URL) → migrations →
+object store → actor system → Hypercorn with the Quart app.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import signal
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from ensemble.config import Settings
+from ensemble.log import get_logger
+from ensemble.persistence.bridge import AsyncioBridge, open_bridge
+from ensemble.persistence.database import Database, open_database
+from ensemble.persistence.embedded import EmbeddedPostgres
+from ensemble.persistence.migrate import migrate
+from ensemble.persistence.objects import ObjectStore, open_object_store
+
+__all__ = ["Services", "open_services", "serve", "resolve_dsn"]
+
+log = get_logger("ensemble.server")
+
+
+@dataclass
+class Services:
+    """Everything a request handler may reach; built once per process."""
+
+    settings: Settings
+    bridge: AsyncioBridge
+    db: Database
+    objects: ObjectStore
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@asynccontextmanager
+async def resolve_dsn(settings: Settings) -> AsyncIterator[str]:
+    """The database URL: the configured one, or an embedded cluster's."""
+    if settings.database_url is not None:
+        yield settings.database_url.get_secret_value()
+        return
+    embedded = EmbeddedPostgres(settings.data_dir)
+    dsn = await trio.to_thread.run_sync(embedded.start)
+    log.info("embedded_postgres_started", data_dir=str(embedded.pgdata))
+    try:
+        yield dsn
+    finally:
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(embedded.stop)
+            log.info("embedded_postgres_stopped")
+
+
+@asynccontextmanager
+async def open_services(settings: Settings, *, run_migrations: bool = True) -> AsyncIterator[Services]:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    async with AsyncExitStack() as stack:
+        bridge = await stack.enter_async_context(open_bridge())
+        dsn = await stack.enter_async_context(resolve_dsn(settings))
+        db = await stack.enter_async_context(
+            open_database(
+                bridge,
+                dsn,
+                min_size=settings.db_pool_min,
+                max_size=settings.db_pool_max,
+                statement_timeout_s=settings.db_statement_timeout_s,
+            )
+        )
+        if run_migrations:
+            applied = await migrate(db)
+            if applied:
+                log.info("migrations_applied", versions=applied)
+        objects = await stack.enter_async_context(open_object_store(settings, bridge))
+        yield Services(settings=settings, bridge=bridge, db=db, objects=objects)
+
+
+def _tune_gc() -> None:
+    # Long-lived connection objects would otherwise be rescanned by every
+    # young-generation collection; freeze what start-up allocated and make
+    # gen-0 collections rarer (see ARCHITECTURE, "The real-time lane").
+    gc.collect()
+    gc.freeze()
+    gen0, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(max(gen0, 50_000), gen1, gen2)
+
+
+async def serve(settings: Settings, *, port_file: Path | None = None, demo: bool = False) -> None:
+    """Run the server until SIGTERM/SIGINT, then shut down within the grace period."""
+    from hypercorn.config import Config as HypercornConfig
+    from hypercorn.trio import serve as hypercorn_serve
+
+    from ensemble.gateway import create_app
+
+    shutdown = trio.Event()
+    async with open_services(settings) as services:
+        app = create_app(services)
+        config = HypercornConfig()
+        config.bind = [f"{settings.host}:{settings.port}"]
+        config.graceful_timeout = settings.shutdown_timeout_s
+        config.accesslog = None
+        config.errorlog = "-"
+        config.include_server_header = False
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_watch_signals, shutdown)
+            binds = await nursery.start(
+                lambda task_status: hypercorn_serve(
+                    app, config, shutdown_trigger=shutdown.wait, task_status=task_status
+                )
+            )
+            _tune_gc()
+            url = binds[0]
+            log.info("serving", url=url, database="embedded" if settings.embedded_postgres else "external",
+                     objects=settings.object_store_kind)
+            if port_file is not None:
+                port = int(url.rsplit(":", 1)[1])
+                port_file.write_text(json.dumps({"url": url, "port": port}))
+            await shutdown.wait()
+            # Hypercorn stops on its own trigger; anything else left in the
+            # nursery (signal watcher) is cancelled once it has.
+            with trio.move_on_after(settings.shutdown_timeout_s):
+                while len(nursery.child_tasks) > 1:
+                    await trio.sleep(0.05)
+            nursery.cancel_scope.cancel()
+    log.info("stopped")
+
+
+async def _watch_signals(shutdown: trio.Event) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            log.info("shutdown_requested", signal=signal.Signals(signum).name)
+            shutdown.set()
+            return
