@@ -1,0 +1,216 @@
+"""The actor store: leases, event log, snapshots and alarms in Postgres.
+
+Every function here runs on the asyncio side of the bridge with an asyncpg
+connection (call them through ``Database.run``), so one crossing does a whole
+operation: activation is one crossing, a group commit of many actors' turns is
+one crossing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+__all__ = [
+    "LoadedActor",
+    "StoredEvent",
+    "Snapshot",
+    "Write",
+    "ALARM_DELETE",
+    "activate",
+    "load",
+    "commit_writes",
+    "read_events",
+    "due_alarms",
+    "oldest_offset",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    offset: int
+    epoch: int
+    type: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    offset: int
+    epoch: int
+    version: int
+    state: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedActor:
+    epoch: int
+    snapshot: Snapshot | None
+    events: list[StoredEvent]
+    alarm_due: datetime | None
+
+
+ALARM_DELETE = "delete"
+
+
+@dataclass(slots=True)
+class Write:
+    """What one actor turn makes durable; many are committed together."""
+
+    kind: str
+    key: str
+    epoch: int
+    events: list[tuple[int, str, bytes]] = field(default_factory=list)  # (offset, type, payload)
+    snapshot: Snapshot | None = None
+    alarm: datetime | str | None = None  # a due time, ALARM_DELETE, or None for "unchanged"
+    prune_through: int | None = None  # delete events at or below this offset
+    # Projections into query tables, in the same transaction: (sql, args).
+    projections: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+
+
+async def activate(conn: asyncpg.Connection, kind: str, key: str, owner: str) -> LoadedActor:
+    """Take the lease (next epoch), then read the latest snapshot and the tail."""
+    async with conn.transaction():
+        epoch = await conn.fetchval(
+            """
+            INSERT INTO actor_leases (kind, key, epoch, owner) VALUES ($1, $2, 1, $3)
+            ON CONFLICT (kind, key) DO UPDATE
+                SET epoch = actor_leases.epoch + 1, owner = EXCLUDED.owner, activated_at = now()
+            RETURNING epoch
+            """,
+            kind,
+            key,
+            owner,
+        )
+        loaded = await _read_state(conn, kind, key)
+    return LoadedActor(epoch, loaded.snapshot, loaded.events, loaded.alarm_due)
+
+
+async def load(conn: asyncpg.Connection, kind: str, key: str) -> LoadedActor:
+    """Snapshot + tail without touching the lease (reload after a failed turn)."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        return await _read_state(conn, kind, key)
+
+
+async def _read_state(conn: asyncpg.Connection, kind: str, key: str) -> LoadedActor:
+    row = await conn.fetchrow(
+        'SELECT "offset", epoch, version, state FROM actor_snapshots WHERE kind = $1 AND key = $2',
+        kind,
+        key,
+    )
+    snapshot = Snapshot(row[0], row[1], row[2], row[3]) if row else None
+    after = snapshot.offset if snapshot else 0
+    rows = await conn.fetch(
+        'SELECT "offset", epoch, type, payload FROM actor_events '
+        'WHERE kind = $1 AND key = $2 AND "offset" > $3 ORDER BY "offset"',
+        kind,
+        key,
+        after,
+    )
+    alarm_due = await conn.fetchval("SELECT due_at FROM actor_alarms WHERE kind = $1 AND key = $2", kind, key)
+    return LoadedActor(0, snapshot, [StoredEvent(r[0], r[1], r[2], r[3]) for r in rows], alarm_due)
+
+
+async def commit_writes(conn: asyncpg.Connection, writes: list[Write]) -> None:
+    """Make every write durable in one transaction (group commit)."""
+    kinds: list[str] = []
+    keys: list[str] = []
+    offsets: list[int] = []
+    epochs: list[int] = []
+    types: list[str] = []
+    payloads: list[bytes] = []
+    snapshots: list[tuple[Any, ...]] = []
+    alarms_set: list[tuple[Any, ...]] = []
+    alarms_del: list[tuple[Any, ...]] = []
+    prunes: list[tuple[Any, ...]] = []
+    projections: dict[str, list[tuple[Any, ...]]] = {}
+    for w in writes:
+        for offset, type_, payload in w.events:
+            kinds.append(w.kind)
+            keys.append(w.key)
+            offsets.append(offset)
+            epochs.append(w.epoch)
+            types.append(type_)
+            payloads.append(payload)
+        if w.snapshot is not None:
+            s = w.snapshot
+            snapshots.append((w.kind, w.key, s.offset, s.epoch, s.version, s.state))
+        if isinstance(w.alarm, datetime):
+            alarms_set.append((w.kind, w.key, w.alarm))
+        elif w.alarm == ALARM_DELETE:
+            alarms_del.append((w.kind, w.key))
+        if w.prune_through is not None:
+            prunes.append((w.kind, w.key, w.prune_through))
+        for sql, args in w.projections:
+            projections.setdefault(sql, []).append(args)
+
+    async with conn.transaction():
+        if offsets:
+            # One statement for every event of the batch.  The primary key
+            # (kind, key, offset) is also the fence: a stale activation that
+            # writes an offset someone else already wrote fails here.
+            await conn.execute(
+                'INSERT INTO actor_events (kind, key, "offset", epoch, type, payload) '
+                "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::bytea[])",
+                kinds,
+                keys,
+                offsets,
+                epochs,
+                types,
+                payloads,
+            )
+        if snapshots:
+            await conn.executemany(
+                'INSERT INTO actor_snapshots (kind, key, "offset", epoch, version, state) '
+                "VALUES ($1, $2, $3, $4, $5, $6) "
+                'ON CONFLICT (kind, key) DO UPDATE SET "offset" = EXCLUDED."offset", epoch = EXCLUDED.epoch, '
+                "version = EXCLUDED.version, state = EXCLUDED.state, created_at = now() "
+                'WHERE actor_snapshots."offset" <= EXCLUDED."offset"',
+                snapshots,
+            )
+        if alarms_set:
+            await conn.executemany(
+                "INSERT INTO actor_alarms (kind, key, due_at) VALUES ($1, $2, $3) "
+                "ON CONFLICT (kind, key) DO UPDATE SET due_at = EXCLUDED.due_at",
+                alarms_set,
+            )
+        if alarms_del:
+            await conn.executemany("DELETE FROM actor_alarms WHERE kind = $1 AND key = $2", alarms_del)
+        if prunes:
+            await conn.executemany(
+                'DELETE FROM actor_events WHERE kind = $1 AND key = $2 AND "offset" <= $3', prunes
+            )
+        for sql, rows in projections.items():
+            await conn.executemany(sql, rows)
+
+
+async def read_events(
+    conn: asyncpg.Connection, kind: str, key: str, after: int, through: int
+) -> list[StoredEvent]:
+    rows = await conn.fetch(
+        'SELECT "offset", epoch, type, payload FROM actor_events '
+        'WHERE kind = $1 AND key = $2 AND "offset" > $3 AND "offset" <= $4 ORDER BY "offset"',
+        kind,
+        key,
+        after,
+        through,
+    )
+    return [StoredEvent(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+async def oldest_offset(conn: asyncpg.Connection, kind: str, key: str) -> int | None:
+    return await conn.fetchval(
+        'SELECT min("offset") FROM actor_events WHERE kind = $1 AND key = $2', kind, key
+    )
+
+
+async def due_alarms(conn: asyncpg.Connection, before: datetime, limit: int) -> list[tuple[str, str, datetime]]:
+    rows = await conn.fetch(
+        "SELECT kind, key, due_at FROM actor_alarms WHERE due_at <= $1 ORDER BY due_at LIMIT $2",
+        before,
+        limit,
+    )
+    return [(r[0], r[1], r[2]) for r in rows]
