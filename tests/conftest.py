@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 
-import asyncpg
 import pytest
 
 from ensemble.persistence.bridge import AsyncioBridge, open_bridge
 from ensemble.persistence.database import Database, open_database
-from tests.pg import TestPostgres
+from ensemble.testing import ScratchPostgres
 
 
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[TestPostgres]:
-    pg = TestPostgres()
+def postgres() -> Iterator[ScratchPostgres]:
+    pg = ScratchPostgres()
     try:
         yield pg
     finally:
@@ -23,21 +21,9 @@ def postgres() -> Iterator[TestPostgres]:
 
 
 @pytest.fixture(scope="session")
-def database_url(postgres: TestPostgres) -> str:
+def database_url(postgres: ScratchPostgres) -> str:
     """A migrated database shared by the session; tests use fresh keys and ids."""
-    from ensemble.persistence.migrate import _migrate, available_migrations
-
-    dsn = postgres.create_database()
-
-    async def run() -> None:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await _migrate(conn, available_migrations())
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
-    return dsn
+    return postgres.create_migrated_database()
 
 
 @pytest.fixture

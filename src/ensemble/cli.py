@@ -83,8 +83,17 @@ def _migrate(args: argparse.Namespace) -> int:
 # -- config --------------------------------------------------------------------
 
 
-@command("config", "print the effective configuration (secrets masked) and exit")
+@command(
+    "config",
+    "print the effective configuration (secrets masked) and exit",
+    lambda p: p.add_argument("--markdown", action="store_true", help="print the reference table of every setting"),
+)
 def _config(args: argparse.Namespace) -> int:
+    if args.markdown:
+        from ensemble.config import settings_markdown
+
+        print(settings_markdown(), end="")
+        return 0
     settings = load_settings()
     print(json.dumps(describe_settings(settings), indent=2))
     return 0

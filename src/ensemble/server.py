@@ -18,6 +18,7 @@ from typing import Any
 
 import trio
 
+from ensemble.actors import ActorSystem, Behavior, open_actor_system
 from ensemble.config import Settings
 from ensemble.log import get_logger
 from ensemble.persistence.bridge import AsyncioBridge, open_bridge
@@ -39,7 +40,11 @@ class Services:
     bridge: AsyncioBridge
     db: Database
     objects: ObjectStore
+    actors: ActorSystem = field(init=False)
     extras: dict[str, Any] = field(default_factory=dict)
+    # Callbacks that /metrics calls on every scrape; see
+    # ``ensemble.gateway.register_collector`` for what they return.
+    metric_callbacks: list[Any] = field(default_factory=list)
 
 
 @asynccontextmanager
@@ -79,7 +84,27 @@ async def open_services(settings: Settings, *, run_migrations: bool = True) -> A
             if applied:
                 log.info("migrations_applied", versions=applied)
         objects = await stack.enter_async_context(open_object_store(settings, bridge))
-        yield Services(settings=settings, bridge=bridge, db=db, objects=objects)
+        services = Services(settings=settings, bridge=bridge, db=db, objects=objects)
+        services.actors = await stack.enter_async_context(
+            open_actor_system(
+                db,
+                domain_behaviors(services),
+                mailbox_size=settings.actor_mailbox_size,
+                idle_timeout=settings.actor_idle_timeout_s,
+                snapshot_every=settings.actor_snapshot_every,
+                retained_events=settings.actor_retained_events,
+                subscriber_buffer=settings.actor_subscriber_buffer,
+            )
+        )
+        yield services
+
+
+def domain_behaviors(services: Services) -> list[Behavior[Any]]:
+    """Every actor kind this server hosts.  Behaviors are pure; what they need
+    for side work (the assistant, signed URLs) is handed to them here."""
+    from ensemble.actors.examples import EchoRoom
+
+    return [EchoRoom()]
 
 
 def _tune_gc() -> None:

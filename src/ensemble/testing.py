@@ -1,9 +1,9 @@
-"""Test Postgres: the machine's server when reachable, else an embedded one.
+"""Scratch Postgres for tests and benchmarks: the machine's server when reachable, else an embedded one.
 
 ``ENSEMBLE_TEST_DATABASE_URL`` names an admin DSN explicitly.  Otherwise the
 harness tries 127.0.0.1:5432 (user postgres, trust auth, database test) and
 falls back to an embedded cluster started in a temporary directory.  Each test
-session works in a database of its own, created here and dropped at the end,
+session (or benchmark run) works in a database of its own, created here and dropped at the end,
 so parallel runs never see each other's rows.
 """
 
@@ -34,7 +34,7 @@ def with_database(dsn: str, database: str) -> str:
     return f"{base}/{database}"
 
 
-class TestPostgres:
+class ScratchPostgres:
     """Owns the admin connection target and the databases created for tests."""
 
     def __init__(self) -> None:
@@ -67,6 +67,21 @@ class TestPostgres:
         asyncio.run(run())
         self.created.append(name)
         return with_database(self.admin_dsn, name)
+
+    def create_migrated_database(self, prefix: str = "ens_test") -> str:
+        from ensemble.persistence.migrate import _migrate, available_migrations
+
+        dsn = self.create_database(prefix)
+
+        async def run() -> None:
+            conn = await asyncpg.connect(dsn)
+            try:
+                await _migrate(conn, available_migrations())
+            finally:
+                await conn.close()
+
+        asyncio.run(run())
+        return dsn
 
     def close(self) -> None:
         async def run() -> None:

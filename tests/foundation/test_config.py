@@ -70,3 +70,12 @@ def test_bad_config_fails_cli_with_one_line() -> None:
     assert out.stderr.strip().splitlines() == [
         "ensemble: invalid setting ENSEMBLE_PORT: Input should be a valid integer, unable to parse string as an integer"
     ]
+
+
+def test_configuration_reference_is_current() -> None:
+    from pathlib import Path
+
+    from ensemble.config import settings_markdown
+
+    doc = Path(__file__).parents[2] / "docs" / "configuration.md"
+    assert doc.read_text() == settings_markdown(), "run: ensemble config --markdown > docs/configuration.md"

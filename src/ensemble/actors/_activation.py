@@ -60,27 +60,47 @@ _SNAPSHOT_FORMAT = 1
 
 
 class ReplySlot:
-    """Where an ``ask`` waits for its answer."""
+    """Where an ``ask`` waits for its answer.
 
-    __slots__ = ("_event", "value", "error")
+    Parks the asking task directly (no Event object per ask): this is on the
+    hot path of every request/reply.  Only ever touched from the trio thread.
+    """
+
+    __slots__ = ("_task", "_done", "value", "error")
 
     def __init__(self) -> None:
-        self._event = trio.Event()
+        self._task: trio.lowlevel.Task | None = None
+        self._done = False
         self.value: Any = None
         self.error: BaseException | None = None
 
     def set(self, value: Any) -> None:
-        if not self._event.is_set():
+        if not self._done:
             self.value = value
-            self._event.set()
+            self._finish()
 
     def fail(self, error: BaseException) -> None:
-        if not self._event.is_set():
+        if not self._done:
             self.error = error
-            self._event.set()
+            self._finish()
+
+    def _finish(self) -> None:
+        self._done = True
+        task, self._task = self._task, None
+        if task is not None:
+            trio.lowlevel.reschedule(task)
 
     async def wait(self) -> Any:
-        await self._event.wait()
+        if not self._done:
+            self._task = trio.lowlevel.current_task()
+
+            def abort(_: Any) -> trio.lowlevel.Abort:
+                self._task = None
+                return trio.lowlevel.Abort.SUCCEEDED
+
+            await trio.lowlevel.wait_task_rescheduled(abort)
+        else:
+            await trio.lowlevel.checkpoint()
         if self.error is not None:
             raise self.error
         return self.value
@@ -119,7 +139,12 @@ class InspectMsg:
     reply: ReplySlot
 
 
-Message = CommandMsg | AttachMsg | DetachMsg | AlarmMsg | InspectMsg
+@dataclass(slots=True)
+class PassivateMsg:
+    """Sent by the system's idle reaper; does not count as activity."""
+
+
+Message = CommandMsg | AttachMsg | DetachMsg | AlarmMsg | InspectMsg | PassivateMsg
 
 
 def pack_state(behavior: Behavior[Any], state: Any) -> bytes:
@@ -152,18 +177,20 @@ class Activation:
         self.alarm_due: float | None = None
         self.subscribers: dict[int, Subscriber] = {}
         self._gate: deque[tuple[int, list[Any]]] = deque()
-        self._ring: deque[tuple[int, OutboundFrame | None]] = deque(maxlen=system.ring_size)
+        # Recent committed events (offset, event), for cheap since-recovery;
+        # frames are built from them only when a connection needs one.
+        self._ring: deque[tuple[int, dict[str, Any]]] = deque(maxlen=system.ring_size)
         self._submitted = 0
         self._done = 0
-        self._writes_settled = trio.Event()
-        self._writes_settled.set()
+        self._writes_settled: trio.Event | None = None  # created only when someone waits
         self.loaded = trio.Event()
         self.broken = False
         self.stopped = False
         self.turns = 0
         self.last_commit_ms = 0.0
         self.failures: deque[float] = deque(maxlen=system.max_failures)
-        self.activated_at = time.monotonic()
+        self.activated_at = self.last_active = time.monotonic()
+        self.passivation_requested = False
         self._cancel: trio.CancelScope | None = None
 
     # -- lifecycle ---------------------------------------------------------------
@@ -212,14 +239,21 @@ class Activation:
         self.system.record_activation((time.perf_counter() - started) * 1000)
 
     async def _loop(self) -> None:
-        idle = self.system.idle_timeout
+        # No timer per message: the system's reaper notices idleness (see
+        # ActorSystem._reap_idle) and posts a PassivateMsg.
+        receive = self.mailbox.receive
         while True:
-            with trio.move_on_after(idle):
-                msg = await self.mailbox.receive()
-                await self._handle(msg)
+            msg = await receive()
+            if isinstance(msg, PassivateMsg):
+                self.passivation_requested = False
+                if self.idle_for() >= self.system.idle_timeout and await self._try_passivate():
+                    return
                 continue
-            if await self._try_passivate():
-                return
+            self.last_active = time.monotonic()
+            await self._handle(msg)
+
+    def idle_for(self) -> float:
+        return time.monotonic() - self.last_active
 
     async def _try_passivate(self) -> bool:
         if self.subscribers or self.mailbox.statistics().current_buffer_used:
@@ -286,7 +320,7 @@ class Activation:
             msg.reply.set(
                 {
                     "state": self.behavior.encode_state(self.state),
-                    "recent_events": [f.message for _, f in self._ring if f is not None],
+                    "recent_events": [{**e, "offset": o} for o, e in self._ring],
                     "statistics": self.statistics(),
                 }
             )
@@ -324,12 +358,12 @@ class Activation:
         kind, key = self.address.kind, self.address.key
         first = self.applied + 1
         records = []
-        frames: list[tuple[int, OutboundFrame | None]] = []
+        committed_events: list[tuple[int, dict[str, Any]]] = []
         projections = []
         for i, event in enumerate(decision.events):
             offset = first + i
             records.append((offset, str(event["type"]), msgpack.packb(event, use_bin_type=True)))
-            frames.append((offset, self._frame(self.behavior.event_frame(event), offset)))
+            committed_events.append((offset, event))
             projections.extend(self.behavior.project(event, offset, self.address))
         self.state = state
         self.applied += len(records)
@@ -356,14 +390,17 @@ class Activation:
         effects: list[Any] = []
         if reply is not None:
             effects.append(("reply", reply, decision.reply))
-        if frames:
-            effects.append(("events", frames))
+        if committed_events:
+            effects.append(("events", committed_events))
         for message in decision.broadcasts:
             effects.append(("broadcast", self._frame(message, self.applied)))
         effects.extend(decision.effects)
         if new_due is not KEEP:
             effects.append(("alarm", new_due))
         self._gate_effects(effects)
+
+    def _event_frame(self, event: dict[str, Any], offset: int) -> OutboundFrame | None:
+        return self._frame(self.behavior.event_frame(event), offset)
 
     def _frame(self, message: dict[str, Any] | None, offset: int) -> OutboundFrame | None:
         if message is None:
@@ -388,7 +425,6 @@ class Activation:
             raise Unavailable("actor was reset")
         self._submitted += 1
         seq = self._submitted
-        self._writes_settled = trio.Event()
         submitted_at = time.perf_counter()
 
         def on_done(error: EnsembleError | None) -> None:
@@ -399,16 +435,18 @@ class Activation:
             self.last_commit_ms = (time.perf_counter() - submitted_at) * 1000
             if upto > self.committed:
                 self.committed = upto
-            if self._done == self._submitted:
+            if self._writes_settled is not None:
                 self._writes_settled.set()
+                self._writes_settled = None
             self._release()
 
         await self.system.committer.submit(PendingWrite(write, on_done, lambda: self.broken))
 
     async def _wait_settled_once(self) -> None:
-        settled = self._writes_settled
-        if not settled.is_set():
-            await settled.wait()
+        """Until the next write completes (or the actor breaks)."""
+        if self._writes_settled is None:
+            self._writes_settled = trio.Event()
+        await self._writes_settled.wait()
 
     async def _wait_writes(self) -> None:
         """Until every submitted write is durable (committed == applied)."""
@@ -439,10 +477,12 @@ class Activation:
                 else:
                     slot.set(value)
             elif tag == "events":
-                for offset, frame in effect[1]:
-                    self._ring.append((offset, frame))
-                    if frame is not None:
-                        self._broadcast(frame)
+                for offset, event in effect[1]:
+                    self._ring.append((offset, event))
+                    if self.subscribers:
+                        frame = self._event_frame(event, offset)
+                        if frame is not None:
+                            self._broadcast(frame)
             elif tag == "broadcast":
                 self._broadcast(effect[1])
             elif tag == "alarm":
@@ -482,7 +522,8 @@ class Activation:
             return
         log.error("actor_write_failed", actor=str(self.address), error=error.message)
         self.broken = True
-        self._writes_settled.set()
+        if self._writes_settled is not None:
+            self._writes_settled.set()
         self._stop(Unavailable(f"the actor's write failed ({error.message}); retry"))
         if self._cancel is not None:
             self._cancel.cancel()
@@ -520,7 +561,7 @@ class Activation:
             await self._wait_writes()
             self._register(sub, self._state_frame(resync=False))
             return
-        fetched: list[tuple[int, OutboundFrame | None]] = []
+        fetched: list[tuple[int, dict[str, Any]]] = []
         cursor = since  # everything up to cursor is covered
         while True:
             ring_start = self._ring[0][0] if self._ring else self.committed + 1
@@ -533,19 +574,17 @@ class Activation:
                 await self._wait_writes()
                 self._register(sub, self._state_frame(resync=True))
                 return
-            for stored in rows:
-                fetched.append((stored.offset, self._frame(self.behavior.event_frame(_unpack_event(stored)), stored.offset)))
+            fetched.extend((stored.offset, _unpack_event(stored)) for stored in rows)
             cursor = rows[-1].offset
             if cursor < upto:
                 await self._wait_writes()
                 self._register(sub, self._state_frame(resync=True))
                 return
         # Synchronous from here to registration: nothing can be released in between.
-        for offset, frame in fetched:
+        missed = fetched + [(o, e) for o, e in self._ring if o > cursor]
+        for offset, event in missed:
+            frame = self._event_frame(event, offset)
             if frame is not None and sub.accepts(frame):
-                sub.deliver(frame, catch_up=True)
-        for offset, frame in self._ring:
-            if offset > cursor and frame is not None and sub.accepts(frame):
                 sub.deliver(frame, catch_up=True)
         self.subscribers[sub.id] = sub
 

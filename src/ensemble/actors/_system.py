@@ -28,6 +28,7 @@ from ensemble.actors._activation import (
     DetachMsg,
     InspectMsg,
     Message,
+    PassivateMsg,
     ReplySlot,
 )
 from ensemble.actors._behavior import Address, Behavior
@@ -343,6 +344,27 @@ class ActorSystem:
             with trio.move_on_after(max(0.0, wake_at - time.time())):
                 await self._alarm_wakeup.wait()
 
+    # -- passivation -------------------------------------------------------------------
+
+    async def _reap_idle(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Ask idle activations to passivate; one timer for all of them."""
+        task_status.started()
+        period = max(0.05, min(self.idle_timeout / 4, 30.0))
+        while True:
+            await trio.sleep(period)
+            for activation in list(self._registry.values()):
+                if (
+                    not activation.passivation_requested
+                    and not activation.subscribers
+                    and activation.loaded.is_set()
+                    and activation.idle_for() >= self.idle_timeout
+                ):
+                    try:
+                        activation.mailbox_send.send_nowait(PassivateMsg())
+                    except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+                        continue
+                    activation.passivation_requested = True
+
     # -- introspection ---------------------------------------------------------------
 
     def statistics(self) -> dict[str, Any]:
@@ -379,6 +401,7 @@ async def open_actor_system(
         system = ActorSystem(db, behaviors, nursery, **options)
         await nursery.start(system.committer.run)
         await nursery.start(system._alarm_loop)
+        await nursery.start(system._reap_idle)
         try:
             yield system
         finally:

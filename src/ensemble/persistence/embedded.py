@@ -6,7 +6,10 @@ complete Postgres, so a machine with only Python and pip still works).
 
 Postgres refuses to run as root.  When we are root (containers, CI machines)
 the cluster is owned and run by an unprivileged system user, created on first
-use, and the data directory is handed to it.
+use.  If that user cannot reach the data directory (say it is under /root,
+mode 0700), the cluster lives in ``/var/lib/ensemble-pg/clusters/<hash of the
+data directory>`` instead, and binaries it cannot reach (a pgserver wheel in a
+virtualenv under /root) are copied once to ``/var/lib/ensemble-pg``.
 
 The cluster listens on 127.0.0.1 only, on a free port chosen at start, with a
 generated password (SCRAM) kept in the data directory; its Unix socket lives
@@ -16,6 +19,7 @@ server is found through ``postmaster.pid`` and reused.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pwd
 import secrets
@@ -30,6 +34,7 @@ from ensemble.errors import ConfigError, Unavailable
 __all__ = ["EmbeddedPostgres", "find_postgres_bin"]
 
 PG_USER = "ensemble-pg"
+SYSTEM_ROOT = Path("/var/lib/ensemble-pg")
 
 
 def find_postgres_bin() -> Path:
@@ -62,13 +67,16 @@ class EmbeddedPostgres:
 
     def __post_init__(self) -> None:
         self.data_dir = self.data_dir.resolve()
-        self.root = self.data_dir / "postgres"
-        self.pgdata = self.root / "data"
-        self.sockets = self.root / "run"
-        self.logfile = self.root / "postgres.log"
         self.password_file = self.data_dir / "postgres-password"
         self.bin = find_postgres_bin()
+        self._set_root(self.data_dir / "postgres")
         self._started_here = False
+
+    def _set_root(self, root: Path) -> None:
+        self.root = root
+        self.pgdata = root / "data"
+        self.sockets = root / "run"
+        self.logfile = root / "postgres.log"
 
     # -- running as someone Postgres accepts --------------------------------
 
@@ -91,16 +99,39 @@ class EmbeddedPostgres:
             raise Unavailable(f"cannot create system user {PG_USER} for embedded Postgres: {result.stderr.strip()}")
         return pwd.getpwnam(PG_USER)
 
-    def _check_traversable(self, user: pwd.struct_passwd) -> None:
-        # The unprivileged user must reach the cluster directory and the binaries.
-        for target in (self.root, self.bin):
-            for parent in reversed(target.parents):
-                mode = parent.stat().st_mode
-                if parent.stat().st_uid != user.pw_uid and not mode & 0o001:
-                    raise ConfigError(
-                        f"embedded Postgres runs as user {PG_USER}, who cannot enter {parent}; "
-                        "set ENSEMBLE_DATA_DIR to a directory outside it, or ENSEMBLE_DATABASE_URL"
-                    )
+    @staticmethod
+    def _reachable(path: Path, user: pwd.struct_passwd) -> bool:
+        """Can ``user`` walk down to ``path`` (every existing ancestor searchable)?"""
+        for parent in reversed(path.parents):
+            if not parent.exists():
+                break
+            st = parent.stat()
+            if st.st_uid != user.pw_uid and not st.st_mode & 0o001:
+                return False
+        return True
+
+    def _relocate_for(self, user: pwd.struct_passwd) -> None:
+        if not self._reachable(self.root, user):
+            digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:16]
+            self._set_root(SYSTEM_ROOT / "clusters" / digest)
+        if not self._reachable(self.bin, user):
+            install = self.bin.parent  # pginstall/ with bin, lib, share
+            digest = hashlib.sha256(str(install).encode()).hexdigest()[:16]
+            target = SYSTEM_ROOT / f"pginstall-{digest}"
+            if not (target / "bin" / "pg_ctl").exists():
+                tmp = target.with_name(target.name + ".tmp")
+                shutil.rmtree(tmp, ignore_errors=True)
+                shutil.copytree(install, tmp, symlinks=True)
+                tmp.rename(target)
+            self.bin = target / "bin"
+        for path in (SYSTEM_ROOT, SYSTEM_ROOT / "clusters"):
+            if path.exists():
+                os.chmod(path, 0o755)
+        if not self._reachable(self.root, user) or not self._reachable(self.bin, user):
+            raise ConfigError(
+                f"embedded Postgres runs as user {PG_USER}, who cannot enter {self.root.parent}; "
+                "set ENSEMBLE_DATA_DIR to a directory outside it, or ENSEMBLE_DATABASE_URL"
+            )
 
     def _run(self, args: list[str], *, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         kwargs: dict[str, object] = {}
@@ -120,11 +151,14 @@ class EmbeddedPostgres:
 
     def _prepare_dirs(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.root.mkdir(mode=0o700, exist_ok=True)
+        if self._as_root:
+            SYSTEM_ROOT.mkdir(parents=True, exist_ok=True)
+            (SYSTEM_ROOT / "clusters").mkdir(exist_ok=True)
+            self._relocate_for(self._ensure_user())
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.sockets.mkdir(mode=0o700, exist_ok=True)
         if self._as_root:
             user = self._ensure_user()
-            self._check_traversable(user)
             for path in [self.root, *self.root.rglob("*")]:
                 os.lchown(path, user.pw_uid, user.pw_gid)
 
