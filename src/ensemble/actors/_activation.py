@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 import trio
 
+from ensemble.actors._committer import PendingWrite
 from ensemble.actors._behavior import KEEP, Address, Behavior, Close, Decision, Send, Spawn, Tell, TurnMeta
 from ensemble.actors._frames import OutboundFrame
 from ensemble.actors._subscriber import CLOSE_SLOW_CONSUMER, Subscriber
@@ -415,8 +416,6 @@ class Activation:
     # -- writes and the output gate ------------------------------------------------
 
     async def _submit(self, write: Write, *, upto: int) -> None:
-        from ensemble.actors._committer import PendingWrite
-
         # Bound what one actor may have in flight: its memory, and the
         # work lost if the store fails, stay bounded.
         while self._submitted - self._done >= self.system.max_inflight_writes and not self.broken:

@@ -202,9 +202,8 @@ async def read_events(
 
 
 async def oldest_offset(conn: asyncpg.Connection, kind: str, key: str) -> int | None:
-    return await conn.fetchval(
-        'SELECT min("offset") FROM actor_events WHERE kind = $1 AND key = $2', kind, key
-    )
+    value = await conn.fetchval('SELECT min("offset") FROM actor_events WHERE kind = $1 AND key = $2', kind, key)
+    return int(value) if value is not None else None
 
 
 async def due_alarms(conn: asyncpg.Connection, before: datetime, limit: int) -> list[tuple[str, str, datetime]]:
