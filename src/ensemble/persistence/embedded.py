@@ -110,20 +110,37 @@ class EmbeddedPostgres:
                 return False
         return True
 
+    @staticmethod
+    def _copy_install(install: Path) -> Path:
+        """Copy a Postgres install (pginstall/ with bin, lib, share) where anyone may run it.
+
+        The pgserver wheel's binaries find their vendored libraries through
+        RPATH ``$ORIGIN/../../../pgserver.libs``; the copy keeps that layout
+        (``<target>/pkg/pginstall/bin`` next to ``<target>/pgserver.libs``).
+        """
+        digest = hashlib.sha256(str(install).encode()).hexdigest()[:16]
+        target = SYSTEM_ROOT / f"pginstall-{digest}"
+        bin_dir = target / "pkg" / install.name / "bin"
+        if not (bin_dir / "pg_ctl").exists():
+            tmp = target.with_name(target.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(install, tmp / "pkg" / install.name, symlinks=True)
+            vendored = install.parent.parent / "pgserver.libs"
+            if vendored.is_dir():
+                shutil.copytree(vendored, tmp / "pgserver.libs", symlinks=True)
+            shutil.rmtree(target, ignore_errors=True)
+            tmp.rename(target)
+        for path in [target, *target.rglob("*")]:
+            if path.is_dir() and not path.is_symlink():
+                os.chmod(path, 0o755)
+        return bin_dir
+
     def _relocate_for(self, user: pwd.struct_passwd) -> None:
         if not self._reachable(self.root, user):
             digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:16]
             self._set_root(SYSTEM_ROOT / "clusters" / digest)
         if not self._reachable(self.bin, user):
-            install = self.bin.parent  # pginstall/ with bin, lib, share
-            digest = hashlib.sha256(str(install).encode()).hexdigest()[:16]
-            target = SYSTEM_ROOT / f"pginstall-{digest}"
-            if not (target / "bin" / "pg_ctl").exists():
-                tmp = target.with_name(target.name + ".tmp")
-                shutil.rmtree(tmp, ignore_errors=True)
-                shutil.copytree(install, tmp, symlinks=True)
-                tmp.rename(target)
-            self.bin = target / "bin"
+            self.bin = self._copy_install(self.bin.parent)
         for path in (SYSTEM_ROOT, SYSTEM_ROOT / "clusters"):
             if path.exists():
                 os.chmod(path, 0o755)
