@@ -85,6 +85,10 @@ class ReplySlot:
             self.error = error
             self._finish()
 
+    @property
+    def done(self) -> bool:
+        return self._done
+
     def _finish(self) -> None:
         self._done = True
         task, self._task = self._task, None
@@ -423,23 +427,23 @@ class Activation:
         if self.broken:
             raise Unavailable("actor was reset")
         self._submitted += 1
-        seq = self._submitted
-        submitted_at = time.perf_counter()
+        pending = PendingWrite(write, self, self._submitted, upto, time.perf_counter())
+        if not self.system.committer.try_submit(pending):
+            await self.system.committer.submit(pending)
 
-        def on_done(error: EnsembleError | None) -> None:
-            if error is not None:
-                self._on_write_failed(error)
-                return
-            self._done = seq
-            self.last_commit_ms = (time.perf_counter() - submitted_at) * 1000
-            if upto > self.committed:
-                self.committed = upto
-            if self._writes_settled is not None:
-                self._writes_settled.set()
-                self._writes_settled = None
-            self._release()
-
-        await self.system.committer.submit(PendingWrite(write, on_done, lambda: self.broken))
+    def write_done(self, pending: PendingWrite, error: EnsembleError | None) -> None:
+        """Called by the committer, in submission order, when a write settles."""
+        if error is not None:
+            self._on_write_failed(error)
+            return
+        self._done = pending.seq
+        self.last_commit_ms = (time.perf_counter() - pending.submitted_at) * 1000
+        if pending.upto > self.committed:
+            self.committed = pending.upto
+        if self._writes_settled is not None:
+            self._writes_settled.set()
+            self._writes_settled = None
+        self._release()
 
     async def _wait_settled_once(self) -> None:
         """Until the next write completes (or the actor breaks)."""

@@ -16,9 +16,8 @@ not attempted, which is what keeps the log free of gaps.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import trio
 
@@ -32,11 +31,27 @@ __all__ = ["GroupCommitter", "PendingWrite"]
 log = get_logger("ensemble.actors.commit")
 
 
+class WriteOwner(Protocol):
+    broken: bool
+
+    def write_done(self, pending: "PendingWrite", error: EnsembleError | None) -> None: ...
+
+
 @dataclass(slots=True)
 class PendingWrite:
+    """A write plus what its owner needs to hear back (no closure per write)."""
+
     write: Write
-    on_done: Callable[[EnsembleError | None], None]
-    is_abandoned: Callable[[], bool]
+    owner: WriteOwner
+    seq: int
+    upto: int
+    submitted_at: float
+
+    def is_abandoned(self) -> bool:
+        return self.owner.broken
+
+    def on_done(self, error: EnsembleError | None) -> None:
+        self.owner.write_done(self, error)
 
 
 class GroupCommitter:
@@ -50,12 +65,17 @@ class GroupCommitter:
         self.last_commit_ms = 0.0
         self.last_batch_size = 0
 
-    async def submit(self, pending: PendingWrite) -> None:
-        """Queue a write; waits (backpressure) only when the queue is full."""
+    def try_submit(self, pending: PendingWrite) -> bool:
+        """Queue a write without waiting; False when the queue is full."""
         try:
             self._send.send_nowait(pending)
         except trio.WouldBlock:
-            await self._send.send(pending)
+            return False
+        return True
+
+    async def submit(self, pending: PendingWrite) -> None:
+        """Queue a write, waiting (backpressure) while the queue is full."""
+        await self._send.send(pending)
 
     def close(self) -> None:
         self._send.close()

@@ -9,6 +9,7 @@ never cancels another or the system.
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 import os
 import socket
@@ -108,6 +109,8 @@ class ActorSystem:
         self._alarm_attempts: dict[Address, int] = {}
         self._alarm_wakeup = trio.Event()
         self.alarms_fired = 0
+        self._ask_deadlines: list[tuple[float, int, ReplySlot, Address, float]] = []
+        self._ask_seq = itertools.count()
 
     # -- addressing --------------------------------------------------------------
 
@@ -222,9 +225,27 @@ class ActorSystem:
         return await self._wait(address, slot, timeout)
 
     async def _wait(self, address: Address, slot: ReplySlot, timeout: float) -> Any:
-        with trio.move_on_after(timeout):
-            return await slot.wait()
-        raise Unavailable(f"actor {address} did not answer within {timeout:g} s")
+        # One heap and one timer task for every pending ask, rather than a
+        # cancel scope per ask: asks are the hot path (see bench/actors.py).
+        heapq.heappush(self._ask_deadlines, (time.monotonic() + timeout, next(self._ask_seq), slot, address, timeout))
+        return await slot.wait()
+
+    async def _expire_asks(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        heap = self._ask_deadlines
+        last_compaction = time.monotonic()
+        while True:
+            await trio.sleep(0.05)
+            now = time.monotonic()
+            while heap and heap[0][0] <= now:
+                _, _, slot, address, timeout = heapq.heappop(heap)
+                slot.fail(Unavailable(f"actor {address} did not answer within {timeout:g} s"))
+            # Answered asks stay in the heap until their deadline; once a
+            # second, drop them so memory follows the asks still waiting.
+            if len(heap) > 4096 and now - last_compaction >= 1.0:
+                heap[:] = [entry for entry in heap if not entry[2].done]
+                heapq.heapify(heap)
+                last_compaction = now
 
     def new_subscriber(self, kind: str, *, wire_format: WireFormat = "json", principal: Any = None) -> Subscriber:
         behavior = self._behavior(kind)
@@ -402,6 +423,7 @@ async def open_actor_system(
         await nursery.start(system.committer.run)
         await nursery.start(system._alarm_loop)
         await nursery.start(system._reap_idle)
+        await nursery.start(system._expire_asks)
         try:
             yield system
         finally:
