@@ -248,7 +248,10 @@ class Activation:
         # ActorSystem._reap_idle) and posts a PassivateMsg.
         receive = self.mailbox.receive
         while True:
-            msg = await receive()
+            try:
+                msg = await receive()
+            except trio.EndOfChannel:
+                return  # _stop() closed the mailbox (reset or quarantine)
             if isinstance(msg, PassivateMsg):
                 self.passivation_requested = False
                 if self.idle_for() >= self.system.idle_timeout and await self._try_passivate():
