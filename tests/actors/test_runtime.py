@@ -175,3 +175,29 @@ async def test_statistics_report_the_actor(system: ActorSystem, room) -> None:
     assert detail["state"]["count"] == 1
     assert detail["statistics"]["offset"] == 1
     assert detail["recent_events"][-1]["type"] == "incremented"
+
+
+async def test_projections_run_in_event_order_within_a_batch(db, bridge) -> None:  # type: ignore[no-untyped-def]
+    """Several writes of one actor in one group commit keep their order."""
+    import uuid
+
+    from ensemble.persistence.actor_store import Write, commit_writes
+
+    table = f"proj_{uuid.uuid4().hex[:8]}"
+    await db.execute(f"CREATE TABLE {table} (k text PRIMARY KEY, v text NOT NULL)")
+    try:
+        upsert = f"INSERT INTO {table} (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"
+        delete = f"DELETE FROM {table} WHERE k = $1"
+        key = uuid.uuid4().hex
+        writes = [
+            # join, leave, rejoin: grouped by statement this would end "deleted".
+            Write("room", key, 1, projections=[(upsert, ("p", "joined"))]),
+            Write("room", key, 1, projections=[(delete, ("p",))]),
+            Write("room", key, 1, projections=[(upsert, ("p", "rejoined"))]),
+            Write("room", uuid.uuid4().hex, 1, projections=[(upsert, ("q", "other")), (delete, ("q",))]),
+        ]
+        await db.run(commit_writes, writes)
+        rows = {r["k"]: r["v"] for r in await db.fetch(f"SELECT k, v FROM {table}")}
+        assert rows == {"p": "rejoined"}
+    finally:
+        await db.execute(f"DROP TABLE {table}")

@@ -167,6 +167,10 @@ class Behavior(Generic[S]):
         """Rows for query tables, written in the same transaction as the event."""
         return []
 
+    def tenant_of(self, key: str, state: S) -> str | None:
+        """The tenant this actor belongs to (admin views show only their own)."""
+        return None
+
     def on_alarm(self, state: S, meta: TurnMeta) -> Decision:
         """An alarm fired.  Must be idempotent: alarms fire at least once."""
         return Decision(alarm=None)

@@ -297,6 +297,24 @@ class ActorSystem:
     def live(self, kind: str | None = None) -> list[Activation]:
         return [a for a in self._registry.values() if kind is None or a.address.kind == kind]
 
+    def tenant_of(self, kind: str, key: str) -> str | None:
+        """The tenant of a live actor (None when not live or not tenant-owned)."""
+        activation = self._registry.get(Address(kind, key))
+        if activation is None or activation.stopped or not activation.loaded.is_set():
+            return None
+        return activation.behavior.tenant_of(key, activation.state)
+
+    def live_for_tenant(self, tenant_id: str) -> list[dict[str, Any]]:
+        """``statistics()`` of every live actor of one tenant, by kind and key."""
+        out = []
+        for activation in list(self._registry.values()):
+            if activation.stopped or not activation.loaded.is_set():
+                continue
+            if activation.behavior.tenant_of(activation.address.key, activation.state) == tenant_id:
+                out.append(activation.statistics())
+        out.sort(key=lambda s: (s["kind"], s["key"]))
+        return out
+
     # -- alarms ----------------------------------------------------------------------
 
     def alarm_settled(self, address: Address, due: float | None) -> None:

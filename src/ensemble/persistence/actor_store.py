@@ -126,7 +126,8 @@ async def commit_writes(conn: asyncpg.Connection, writes: list[Write]) -> None:
     alarms_set: list[tuple[Any, ...]] = []
     alarms_del: list[tuple[Any, ...]] = []
     prunes: list[tuple[Any, ...]] = []
-    projections: dict[str, list[tuple[Any, ...]]] = {}
+    # Each actor's projections, in the order its events happened.
+    projections: dict[tuple[str, str], list[tuple[str, tuple[Any, ...]]]] = {}
     for w in writes:
         for offset, type_, payload in w.events:
             kinds.append(w.kind)
@@ -144,8 +145,8 @@ async def commit_writes(conn: asyncpg.Connection, writes: list[Write]) -> None:
             alarms_del.append((w.kind, w.key))
         if w.prune_through is not None:
             prunes.append((w.kind, w.key, w.prune_through))
-        for sql, args in w.projections:
-            projections.setdefault(sql, []).append(args)
+        if w.projections:
+            projections.setdefault((w.kind, w.key), []).extend(w.projections)
 
     async with conn.transaction():
         if offsets:
@@ -183,8 +184,28 @@ async def commit_writes(conn: asyncpg.Connection, writes: list[Write]) -> None:
             await conn.executemany(
                 'DELETE FROM actor_events WHERE kind = $1 AND key = $2 AND "offset" <= $3', prunes
             )
-        for sql, rows in projections.items():
-            await conn.executemany(sql, rows)
+        await _run_projections(conn, list(projections.values()))
+
+
+async def _run_projections(conn: asyncpg.Connection, per_actor: list[list[tuple[str, tuple[Any, ...]]]]) -> None:
+    """Run projections in each actor's event order, batched across actors.
+
+    Round k executes the k-th projection of every actor that has one,
+    grouped by statement (one executemany per statement), so an actor's
+    rows are written in the order of its events while a batch of many
+    actors still costs a few round trips, not one per row.
+    """
+    k = 0
+    pending = [rows for rows in per_actor if rows]
+    while pending:
+        by_sql: dict[str, list[tuple[Any, ...]]] = {}
+        for rows in pending:
+            sql, args = rows[k]
+            by_sql.setdefault(sql, []).append(args)
+        for sql, batch in by_sql.items():
+            await conn.executemany(sql, batch)
+        k += 1
+        pending = [rows for rows in pending if len(rows) > k]
 
 
 async def read_events(
