@@ -21,12 +21,15 @@ from ensemble.log import configure_logging
 
 __all__ = ["main", "COMMANDS"]
 
+Run = Callable[[argparse.Namespace], int]
+AddArguments = Callable[[argparse.ArgumentParser], Any]
+
 # name -> (one-line help, add_arguments, run)
-COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
+COMMANDS: dict[str, tuple[str, AddArguments, Run]] = {}
 
 
-def command(name: str, help: str, add_arguments: Callable[[argparse.ArgumentParser], None] = lambda p: None):
-    def register(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+def command(name: str, help: str, add_arguments: AddArguments = lambda p: None) -> Callable[[Run], Run]:
+    def register(run: Run) -> Run:
         COMMANDS[name] = (help, add_arguments, run)
         return run
 
@@ -137,4 +140,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # ``python -m ensemble.cli``: commands from other modules register on the
+    # imported ``ensemble.cli``, not on this ``__main__`` copy; run that one.
+    from ensemble.cli import main as _main
+
+    sys.exit(_main())

@@ -21,6 +21,9 @@ from ensemble.errors import ConfigError
 
 __all__ = ["Settings", "load_settings", "describe_settings", "settings_markdown"]
 
+_NUMBER = r"\d+(?:\.\d+)?"
+_PRICE = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9._:-]*={_NUMBER}/{_NUMBER}/{_NUMBER}/{_NUMBER}$")
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -77,6 +80,19 @@ class Settings(BaseSettings):
         None, description="If set, /metrics requires 'Authorization: Bearer <token>'; unset = open (restrict at the proxy)."
     )
     hub_claim_code_ttl_s: int = Field(600, ge=60, le=86400, description="How long a hub claim code stays valid.")
+    hub_offline_after_s: float = Field(
+        300.0, gt=0, le=86400, description="Silence after which a hub counts as offline and its tenant is alerted."
+    )
+    hub_command_ttl_s: float = Field(
+        600.0, gt=0, le=7 * 86400, description="How long a hub command waits for its ack before it fails."
+    )
+    hub_heartbeat_s: int = Field(30, ge=1, le=3600, description="How often hubs send a heartbeat.")
+    hub_handshake_skew_s: float = Field(
+        60.0, gt=0, le=3600, description="Clock difference allowed between a hub's signed hello and the server."
+    )
+    telemetry_max_points: int = Field(
+        10_000, ge=100, le=10_000_000, description="Most points one telemetry query may return (else 413)."
+    )
 
     # -- rate limits (token buckets in process; burst = the per-period amount) -----
     rate_limit_auth_per_minute: int = Field(10, ge=1, description="Auth endpoint requests per client IP per minute.")
@@ -116,6 +132,44 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("ANTHROPIC_API_KEY", "ENSEMBLE_ANTHROPIC_API_KEY"),
         description="Anthropic API key; unset = offline answerer.",
     )
+    ai_assistant: Literal["auto", "offline", "echo"] = Field(
+        "auto",
+        description="Who answers AI questions: auto = Claude when ANTHROPIC_API_KEY is set, else quoted manual "
+        "excerpts; offline = always excerpts; echo = a deterministic stand-in (tests).",
+    )
+    ai_model: str = Field("claude-sonnet-4-6", min_length=1, max_length=100, description="Anthropic model for answers.")
+    ai_max_tokens: int = Field(1024, ge=16, le=64_000, description="Longest answer, in output tokens.")
+    ai_timeout_s: float = Field(
+        45.0, gt=0, le=600, description="Time for one complete model answer (keep below ENSEMBLE_SESSION_AI_TIMEOUT_S)."
+    )
+    ai_connect_timeout_s: float = Field(10.0, gt=0, le=120, description="Time to connect to the Anthropic API.")
+    ai_max_retries: int = Field(2, ge=0, le=10, description="Retries of a failed model request before it starts streaming.")
+    ai_base_url: str | None = Field(
+        None, description="Anthropic API base URL (a proxy or AI gateway); unset = the SDK's default."
+    )
+    ai_context_passages: int = Field(5, ge=1, le=20, description="Manual passages retrieved into each prompt.")
+    ai_cache_ttl_s: int = Field(3600, ge=0, le=30 * 86400, description="How long a model answer is reused (0 = no cache).")
+    ai_requests_per_hour: int = Field(
+        1000, ge=1, description="Model requests per tenant per clock hour (cache hits and excerpts do not count)."
+    )
+    ai_prices: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "claude-opus-4-5=5/25/6.25/0.5",
+            "claude-opus-4-0=15/75/18.75/1.5",
+            "claude-opus-4-1=15/75/18.75/1.5",
+            "claude-opus-4-20250514=15/75/18.75/1.5",
+            "claude-sonnet-4=3/15/3.75/0.3",
+            "claude-3-7-sonnet=3/15/3.75/0.3",
+            "claude-3-5-sonnet=3/15/3.75/0.3",
+            "claude-haiku-4-5=1/5/1.25/0.1",
+            "claude-3-5-haiku=0.8/4/1/0.08",
+        ],
+        description="USD per million tokens by model-name prefix, comma-separated "
+        "model=input/output/cache_write/cache_read; the longest matching prefix wins.",
+    )
+    knowledge_embedding_model: Path | None = Field(
+        None, description="Local sentence-transformers model directory for embeddings; unset = the hashing embedder."
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -148,6 +202,24 @@ class Settings(BaseSettings):
                     raise ValueError(f"{item!r} is not a content type like image/png or image/*")
         return value
 
+    @field_validator("ai_prices", mode="before")
+    @classmethod
+    def _split_prices(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list):
+            for item in value:
+                if not _PRICE.match(str(item)):
+                    raise ValueError(f"{item!r} is not like claude-sonnet-4=3/15/3.75/0.3")
+        return value
+
+    @field_validator("ai_base_url")
+    @classmethod
+    def _check_ai_url(cls, value: str | None) -> str | None:
+        if value is not None and value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value or None
+
     @field_validator("s3_endpoint")
     @classmethod
     def _check_endpoint(cls, value: str | None) -> str | None:
@@ -169,6 +241,16 @@ class Settings(BaseSettings):
     @property
     def object_store_kind(self) -> Literal["local", "s3"]:
         return "s3" if self.s3_endpoint else "local"
+
+    @property
+    def ai_price_table(self) -> dict[str, tuple[float, float, float, float]]:
+        """``ai_prices`` parsed: model prefix -> USD per million (input, output, cache write, cache read)."""
+        table: dict[str, tuple[float, float, float, float]] = {}
+        for item in self.ai_prices:
+            name, _, numbers = item.partition("=")
+            a, b, c, d = (float(x) for x in numbers.split("/"))
+            table[name.strip()] = (a, b, c, d)
+        return table
 
 
 def _setting_name(loc: tuple[Any, ...]) -> str:
