@@ -28,6 +28,7 @@ from typing import Annotated, ClassVar, Literal, TypeAlias
 from ._messages import AuthError, Celsius, Error, Percent, Ping, Pong
 from ._printer import JobStatus, PrinterState
 from ._schema import MAX_SAFE_INT, Count, Id, Length, Message, MessageSet, Millis, Name, Range, Text
+from ._schema import wire_message as _frozen
 
 __all__ = [
     "DASHBOARD_MESSAGES",
@@ -52,7 +53,6 @@ Offset = Annotated[int, Range(0, MAX_SAFE_INT)]
 Epoch = Annotated[str, Length(1, 64)]
 PrinterIds = Annotated[tuple[Id, ...], Length(0, 10_000)]
 
-_frozen = dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 
 
 class AlertSeverity(enum.StrEnum):
@@ -109,6 +109,7 @@ class DashboardPrinterStatus(Message):
     ts: Millis | None = None
     offset: Offset | None = None
     epoch: Epoch | None = None
+    name: Name | None = None  # the printer's display name (snapshot items carry it)
 
 
 @_frozen

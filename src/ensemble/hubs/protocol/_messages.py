@@ -66,6 +66,7 @@ from ._schema import (
     Range,
     Seq,
     Text,
+    wire_message as _frozen,
 )
 
 __all__ = [
@@ -118,7 +119,6 @@ Url = Annotated[str, Length(1, 4096)]
 Capability = Annotated[str, Length(1, 64)]
 Printers = Annotated[tuple[PrinterInfo, ...], Length(0, 256)]
 
-_frozen = dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 
 
 # --- both directions --------------------------------------------------------
@@ -263,6 +263,10 @@ class HubWelcome(Message):
     last_seq: Annotated[int, Range(-1, MAX_SAFE_INT)] = -1
     heartbeat_s: Annotated[int, Range(1, 3600)] = 30
     claimed: bool = False  # unclaimed hubs report but are sent no commands
+    # Unclaimed hubs only: the short-lived code a tenant admin types to claim
+    # this hub (shown on the hub's display or log), and when it stops working.
+    claim_code: Annotated[str, Length(1, 32)] | None = None
+    claim_code_expires_at: Millis | None = None
 
 
 @_frozen

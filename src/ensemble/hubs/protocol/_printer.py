@@ -48,6 +48,7 @@ class JobStatus(enum.StrEnum):
     """The ``print_jobs.status`` column values."""
 
     QUEUED = "queued"
+    UPLOADING = "uploading"  # Ensemble: file on its way to the printer (hub -> printer)
     PROCESSING = "processing"
     UPLOADED = "uploaded"
     PRINTING = "printing"

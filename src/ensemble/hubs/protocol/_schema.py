@@ -25,7 +25,7 @@ import re
 import types
 import typing
 from collections.abc import Callable, Iterator, Sequence
-from typing import Annotated, Any, ClassVar, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar, dataclass_transform
 
 __all__ = [
     "MAX_SAFE_INT",
@@ -42,7 +42,21 @@ __all__ = [
     "Seq",
     "Text",
     "record_spec",
+    "wire_message",
 ]
+
+_C = TypeVar("_C")
+
+
+@dataclass_transform(frozen_default=True, kw_only_default=True)
+def wire_message(cls: type[_C]) -> type[_C]:
+    """``@dataclass(frozen=True, slots=True, kw_only=True)``, spelled so type checkers see the fields.
+
+    (A plain ``_frozen = dataclasses.dataclass(...)`` alias works at run time,
+    but mypy then sees no ``__init__`` parameters on the messages.)
+    """
+    return dataclasses.dataclass(frozen=True, slots=True, kw_only=True)(cls)
+
 
 # JSON numbers beyond 2**53 lose precision in JavaScript dashboards, so every
 # unbounded integer on the wire is capped there instead of at int64.
