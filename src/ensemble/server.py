@@ -2,7 +2,9 @@
 
 Start-up order (reverse for shutdown, all inside one trio nursery tree):
 asyncio bridge → Postgres (embedded unless ENSEMBLE_DATABASE_URL) → migrations →
-object store → actor system → Hypercorn with the Quart app.
+object store → knowledge service (index shards loaded and reconciled; the
+assistant) → actor system → the gateway (real-time lane + Hypercorn with the
+Quart app, one port).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import trio
 
 from ensemble.actors import ActorSystem, Behavior, open_actor_system
 from ensemble.config import Settings
+from ensemble.knowledge.service import KnowledgeService, open_knowledge_service
 from ensemble.log import get_logger
 from ensemble.persistence.bridge import AsyncioBridge, open_bridge
 from ensemble.persistence.database import Database, open_database
@@ -40,6 +43,7 @@ class Services:
     bridge: AsyncioBridge
     db: Database
     objects: ObjectStore
+    knowledge: KnowledgeService = field(init=False)
     actors: ActorSystem = field(init=False)
     extras: dict[str, Any] = field(default_factory=dict)
     # Callbacks that /metrics calls on every scrape; see
@@ -65,7 +69,11 @@ async def resolve_dsn(settings: Settings) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def open_services(settings: Settings, *, run_migrations: bool = True) -> AsyncIterator[Services]:
+async def open_services(
+    settings: Settings, *, run_migrations: bool = True, ai_http_client: Any = None
+) -> AsyncIterator[Services]:
+    """Every service, opened in order.  ``ai_http_client`` replaces the Anthropic
+    SDK's HTTP client (tests fake the API at that layer)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     async with AsyncExitStack() as stack:
         bridge = await stack.enter_async_context(open_bridge())
@@ -85,6 +93,10 @@ async def open_services(settings: Settings, *, run_migrations: bool = True) -> A
                 log.info("migrations_applied", versions=applied)
         objects = await stack.enter_async_context(open_object_store(settings, bridge))
         services = Services(settings=settings, bridge=bridge, db=db, objects=objects)
+        services.knowledge = await stack.enter_async_context(
+            open_knowledge_service(settings, db, objects, http_client=ai_http_client)
+        )
+        services.metric_callbacks.append(lambda: _knowledge_samples(services.knowledge))
         services.actors = await stack.enter_async_context(
             open_actor_system(
                 db,
@@ -104,7 +116,56 @@ def domain_behaviors(services: Services) -> list[Behavior[Any]]:
     for side work (the assistant, signed URLs) is handed to them here."""
     from ensemble.actors.examples import EchoRoom
 
-    return [EchoRoom()]
+    return [EchoRoom(), *_hub_behaviors(services), *_session_behaviors(services)]
+
+
+def _session_behaviors(services: Services) -> list[Behavior[Any]]:
+    # The session socket registers its real-time routes on import.
+    import ensemble.gateway.sockets.sessions  # noqa: F401
+    from ensemble.actors.sessions import DiagnosticSession, SessionLimits
+
+    # The knowledge service's assistant: retrieval + Claude, or quoted excerpts
+    # without an API key (ENSEMBLE_AI_ASSISTANT picks; "echo" for tests).
+    return [DiagnosticSession(services.knowledge.assistant, SessionLimits.from_env())]
+
+
+def _knowledge_samples(knowledge: KnowledgeService) -> list[tuple[str, str, dict[str, str], float]]:
+    stats = knowledge.statistics()
+    samples = [
+        ("ensemble_knowledge_chunks", "Indexed manual chunks.", {"scope": "global"}, stats["global_chunks"]),
+        ("ensemble_knowledge_chunks", "Indexed manual chunks.", {"scope": "tenants"}, stats["tenant_chunks"]),
+        ("ensemble_knowledge_documents", "Indexed manuals.", {}, stats["documents"]),
+        ("ensemble_knowledge_dirty_scopes", "Index shards not yet written to object storage.", {}, stats["dirty_scopes"]),
+    ]
+    statistics = getattr(knowledge.assistant, "statistics", None)
+    if statistics is not None:
+        for outcome, count in statistics().items():
+            if outcome != "online":
+                samples.append(("ensemble_ai_answers", "AI questions handled since start, by outcome.", {"outcome": outcome}, count))
+    return samples
+
+
+def _hub_behaviors(services: Services) -> list[Behavior[Any]]:
+    import uuid
+
+    # The hub and dashboard sockets register their real-time routes on import.
+    import ensemble.gateway.sockets.dashboards  # noqa: F401
+    import ensemble.gateway.sockets.hubs  # noqa: F401
+    from ensemble.actors.dashboards import TenantDashboard
+    from ensemble.actors.hubs import HubConnection
+    from ensemble.persistence.repos import hubs_live
+
+    async def load_facts(hub_id: str) -> dict[str, Any]:
+        return await services.db.run(hubs_live.hub_facts, uuid.UUID(hub_id))
+
+    settings = services.settings
+    hub = HubConnection(
+        offline_after_s=settings.hub_offline_after_s,
+        command_ttl_s=settings.hub_command_ttl_s,
+        heartbeat_s=settings.hub_heartbeat_s,
+        load_facts=load_facts,
+    )
+    return [hub, TenantDashboard()]
 
 
 def _tune_gc() -> None:
@@ -119,25 +180,20 @@ def _tune_gc() -> None:
 
 async def serve(settings: Settings, *, port_file: Path | None = None, demo: bool = False) -> None:
     """Run the server until SIGTERM/SIGINT, then shut down within the grace period."""
-    from hypercorn.config import Config as HypercornConfig
-    from hypercorn.trio import serve as hypercorn_serve
-
     from ensemble.gateway import create_app
+    from ensemble.gateway.realtime import serve_gateway
 
     shutdown = trio.Event()
     async with open_services(settings) as services:
         app = create_app(services)
-        config = HypercornConfig()
-        config.bind = [f"{settings.host}:{settings.port}"]
-        config.graceful_timeout = settings.shutdown_timeout_s
-        config.accesslog = None
-        config.errorlog = "-"
-        config.include_server_header = False
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_watch_signals, shutdown)
+            # One port: the real-time lane accepts every connection, serves
+            # WebSocket upgrades to its paths and hands the rest to Hypercorn.
             binds = await nursery.start(
-                lambda task_status: hypercorn_serve(
-                    app, config, shutdown_trigger=shutdown.wait, task_status=task_status
+                lambda task_status: serve_gateway(
+                    services, app, settings.host, settings.port,
+                    shutdown_trigger=shutdown.wait, task_status=task_status,
                 )
             )
             _tune_gc()
@@ -148,9 +204,9 @@ async def serve(settings: Settings, *, port_file: Path | None = None, demo: bool
                 port = int(url.rsplit(":", 1)[1])
                 port_file.write_text(json.dumps({"url": url, "port": port}))
             await shutdown.wait()
-            # Hypercorn stops on its own trigger; anything else left in the
+            # The gateway stops on its own trigger; anything else left in the
             # nursery (signal watcher) is cancelled once it has.
-            with trio.move_on_after(settings.shutdown_timeout_s):
+            with trio.move_on_after(settings.shutdown_timeout_s + 1):
                 while len(nursery.child_tasks) > 1:
                     await trio.sleep(0.05)
             nursery.cancel_scope.cancel()
