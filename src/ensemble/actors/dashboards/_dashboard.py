@@ -151,6 +151,9 @@ class TenantDashboard(Behavior[State]):
 
     # -- apply ----------------------------------------------------------------------
 
+    def tenant_of(self, key: str, state: State) -> str | None:
+        return key  # one dashboard per tenant, keyed by the tenant id
+
     def apply(self, state: State, event: Event) -> State:
         kind = event["type"]
         if kind == "printer_updated":

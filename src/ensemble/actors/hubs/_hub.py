@@ -121,6 +121,10 @@ class HubConnection(Behavior[State]):
             "facts_requested_at": None,
         }
 
+    def tenant_of(self, key: str, state: State) -> str | None:
+        tenant = state.get("tenant_id")
+        return str(tenant) if tenant is not None else None
+
     def apply(self, state: State, event: Event) -> State:
         kind = event["type"]
         s = dict(state)
