@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import secrets
 import time
 import uuid
@@ -21,6 +20,7 @@ from pathlib import Path
 import jwt
 
 from ensemble.config import Settings
+from ensemble.keyfile import read_or_create_key
 from ensemble.errors import ConfigError, Unauthenticated
 
 __all__ = ["AccessClaims", "TokenIssuer", "RefreshToken", "load_jwt_secret", "JWT_KEY_FILE"]
@@ -115,30 +115,7 @@ class RefreshToken:
 
 
 def _read_or_create(path: Path) -> bytes:
-    try:
-        text = path.read_text("ascii").strip()
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Private temp file, then link(): two processes starting at once end
-        # up with the same key, and nobody reads a half-written file.
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="ascii") as f:
-                f.write(secrets.token_hex(32) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                pass
-        finally:
-            tmp.unlink(missing_ok=True)
-        text = path.read_text("ascii").strip()
-    key = bytes.fromhex(text)
-    if len(key) < 32:
-        raise ValueError(f"{path} holds a JWT key shorter than 32 bytes")
-    return key
+    return read_or_create_key(path, min_bytes=32, what="JWT key")
 
 
 def load_jwt_secret(settings: Settings) -> bytes:

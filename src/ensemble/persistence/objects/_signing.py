@@ -13,8 +13,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
-import secrets
 import time
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -22,6 +20,7 @@ from urllib.parse import quote, urlencode
 import trio
 
 from ensemble.config import Settings
+from ensemble.keyfile import read_or_create_key
 from ensemble.errors import ConfigError, Forbidden
 
 from ._keys import validate_key
@@ -68,34 +67,7 @@ class UrlSigner:
 
 
 def _read_or_create_key_file(path: Path) -> bytes:
-    try:
-        text = path.read_text("ascii").strip()
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Write the whole key to a private temp file, then hard-link it into
-        # place: link() fails if the name exists, so two processes starting at
-        # once agree on one key, and nobody ever reads a half-written file.
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="ascii") as f:
-                f.write(secrets.token_hex(32) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                pass
-        finally:
-            tmp.unlink(missing_ok=True)
-        text = path.read_text("ascii").strip()
-    try:
-        key = bytes.fromhex(text)
-    except ValueError:
-        raise ConfigError(f"{path} does not contain a hex signing key") from None
-    if len(key) < 16:
-        raise ConfigError(f"{path} holds a signing key shorter than 16 bytes")
-    return key
+    return read_or_create_key(path, min_bytes=16, what="signing key")
 
 
 async def load_signing_key(settings: Settings) -> bytes:
