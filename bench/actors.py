@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from ensemble.actors import ActorSystem, Address, open_actor_system  # noqa: E402
 from ensemble.actors.examples import EchoRoom  # noqa: E402
-from ensemble.persistence.bridge import open_bridge  # noqa: E402
+from ensemble.bridge import open_bridge  # noqa: E402
 from ensemble.persistence.database import open_database  # noqa: E402
 from ensemble.testing import ScratchPostgres  # noqa: E402
 

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from ensemble.persistence.bridge import AsyncioBridge, open_bridge
+from ensemble.bridge import AsyncioBridge, open_bridge
 from ensemble.persistence.database import Database, open_database
 from ensemble.testing import ScratchPostgres
 

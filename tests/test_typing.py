@@ -12,7 +12,7 @@ ROOT = Path(__file__).parents[1]
 STRICT = [
     "src/ensemble/actors",
     "src/ensemble/hubs/protocol",
-    "src/ensemble/persistence/bridge.py",
+    "src/ensemble/bridge.py",
     "src/ensemble/persistence/actor_store.py",
 ]
 

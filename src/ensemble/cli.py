@@ -67,7 +67,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 @command("migrate", "apply pending database migrations and exit", lambda p: p.add_argument("--data-dir", type=Path))
 def _migrate(args: argparse.Namespace) -> int:
-    from ensemble.persistence.bridge import open_bridge
+    from ensemble.bridge import open_bridge
     from ensemble.persistence.database import open_database
     from ensemble.persistence.migrate import migrate
     from ensemble.server import resolve_dsn

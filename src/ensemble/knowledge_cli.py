@@ -69,7 +69,7 @@ def _run(args: argparse.Namespace) -> int:
 @asynccontextmanager
 async def _open(settings: "Settings") -> AsyncIterator["KnowledgeService"]:
     from ensemble.knowledge.service import open_knowledge_service
-    from ensemble.persistence.bridge import open_bridge
+    from ensemble.bridge import open_bridge
     from ensemble.persistence.database import open_database
     from ensemble.persistence.migrate import migrate
     from ensemble.persistence.objects import open_object_store

@@ -24,7 +24,7 @@ from ensemble.actors import ActorSystem, Behavior, open_actor_system
 from ensemble.config import Settings
 from ensemble.knowledge.service import KnowledgeService, open_knowledge_service
 from ensemble.log import get_logger
-from ensemble.persistence.bridge import AsyncioBridge, open_bridge
+from ensemble.bridge import AsyncioBridge, open_bridge
 from ensemble.persistence.database import Database, open_database
 from ensemble.persistence.embedded import EmbeddedPostgres
 from ensemble.persistence.migrate import migrate

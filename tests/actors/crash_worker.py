@@ -8,7 +8,7 @@ import trio
 
 from ensemble.actors import Address, open_actor_system
 from ensemble.actors.examples import EchoRoom
-from ensemble.persistence.bridge import open_bridge
+from ensemble.bridge import open_bridge
 from ensemble.persistence.database import open_database
 
 

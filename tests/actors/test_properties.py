@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from ensemble.actors import Address, Decision, SubscriberClosed, TurnMeta
 from ensemble.actors.examples import EchoRoom
 from ensemble.errors import EnsembleError
-from ensemble.persistence.bridge import open_bridge
+from ensemble.bridge import open_bridge
 from ensemble.persistence.database import open_database
 
 

@@ -8,7 +8,7 @@ import pytest
 import trio
 
 from ensemble.errors import Unavailable
-from ensemble.persistence.bridge import AsyncioBridge, open_bridge
+from ensemble.bridge import AsyncioBridge, open_bridge
 
 
 async def test_result_crosses_back(bridge: AsyncioBridge) -> None:

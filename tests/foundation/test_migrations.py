@@ -10,7 +10,7 @@ import pytest
 import trio
 
 from ensemble.errors import ConfigError
-from ensemble.persistence.bridge import AsyncioBridge
+from ensemble.bridge import AsyncioBridge
 from ensemble.persistence.database import open_database
 from ensemble.persistence.migrate import available_migrations, migrate, pending_migrations
 
@@ -52,7 +52,7 @@ def test_two_processes_migrating_at_once(postgres) -> None:  # type: ignore[no-u
     dsn = postgres.create_database()
     script = (
         "import sys, trio\n"
-        "from ensemble.persistence.bridge import open_bridge\n"
+        "from ensemble.bridge import open_bridge\n"
         "from ensemble.persistence.database import open_database\n"
         "from ensemble.persistence.migrate import migrate\n"
         "async def main():\n"

@@ -16,7 +16,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from ensemble.config import Settings
-from ensemble.persistence.bridge import AsyncioBridge, open_bridge
+from ensemble.bridge import AsyncioBridge, open_bridge
 from ensemble.persistence.objects import ObjectStore, open_object_store
 
 

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 
 from ensemble.config import Settings
 from ensemble.errors import EnsembleError, Forbidden, NotFound, PayloadTooLarge, Unavailable
-from ensemble.persistence.bridge import AsyncioBridge
+from ensemble.bridge import AsyncioBridge
 from ensemble.persistence.objects import S3ObjectStore, open_object_store, tenant_key
 from ensemble.persistence.objects._s3 import translate_error
 

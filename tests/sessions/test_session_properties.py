@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from ensemble.actors import Address, open_actor_system
 from ensemble.actors.sessions import DiagnosticSession, SessionLimits
 from ensemble.errors import EnsembleError
-from ensemble.persistence.bridge import open_bridge
+from ensemble.bridge import open_bridge
 from ensemble.persistence.database import open_database
 from tests.sessions._helpers import Caller, Driver, create_command
 

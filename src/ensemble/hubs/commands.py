@@ -35,7 +35,7 @@ def _hub(args: argparse.Namespace) -> int:
     import trio
 
     from ensemble.hubs.protocol import derive_hub_key, generate_hub_credentials
-    from ensemble.persistence.bridge import open_bridge
+    from ensemble.bridge import open_bridge
     from ensemble.persistence.database import open_database
     from ensemble.persistence.migrate import migrate
     from ensemble.persistence.repos import hubs

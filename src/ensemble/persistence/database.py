@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from ensemble.errors import Conflict, EnsembleError, InvalidInput, NotFound, Unavailable
-from ensemble.persistence.bridge import AsyncioBridge
+from ensemble.bridge import AsyncioBridge
 
 __all__ = ["Database", "open_database", "translate_db_error", "Connection"]
 

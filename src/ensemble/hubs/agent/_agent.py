@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 import trio
 import trio_websocket
 
-from ensemble.hubs.agent._bridge import AgentBridge, open_agent_bridge
+from ensemble.bridge import AsyncioBridge, open_bridge
 from ensemble.hubs.agent._config import AgentConfig
 from ensemble.hubs.agent._connector import CommandFailed, Connector
 from ensemble.hubs.agent._outbox import Outbox
@@ -124,7 +124,7 @@ _LINK_ERRORS = (
 )
 
 
-def make_connectors(config: AgentConfig, bridge: AgentBridge | None) -> list[Connector]:
+def make_connectors(config: AgentConfig, bridge: AsyncioBridge | None) -> list[Connector]:
     from ensemble.hubs.agent._opcua import OpcUaConnector
 
     out: list[Connector] = []
@@ -216,7 +216,7 @@ class HubAgent:
                 p.connector == "opcua" for p in self.config.printers
             )
             if needs_bridge:
-                async with open_agent_bridge() as bridge:
+                async with open_bridge() as bridge:
                     await self._run(make_connectors(self.config, bridge), task_status)
             else:
                 await self._run(list(self._given_connectors or ()), task_status)

@@ -20,7 +20,7 @@ from typing import Any
 
 import trio
 
-from ensemble.hubs.agent._bridge import AgentBridge, ThreadsafeChannel
+from ensemble.bridge import AsyncioBridge, BridgeChannel
 from ensemble.hubs.agent._config import PrinterConfig
 from ensemble.hubs.agent._connector import CommandFailed, Connector, PrinterSink, Progress
 from ensemble.hubs.protocol import ConnectionType
@@ -63,7 +63,7 @@ class _Handler:
     progress that came with it).
     """
 
-    def __init__(self, fields: dict[Any, str], channel: ThreadsafeChannel) -> None:
+    def __init__(self, fields: dict[Any, str], channel: BridgeChannel) -> None:
         self.fields = fields
         self.channel = channel
         self._batch: dict[str, Any] = {}
@@ -92,7 +92,7 @@ class OpcUaConnector(Connector):
     def __init__(
         self,
         config: PrinterConfig,
-        bridge: AgentBridge,
+        bridge: AsyncioBridge,
         *,
         reconnect_initial_s: float = 0.5,
         reconnect_max_s: float = 10.0,
@@ -129,7 +129,7 @@ class OpcUaConnector(Connector):
             return ua.NodeId.from_string(text)
         return ua.NodeId(text, ns)
 
-    async def _connect(self, channel: ThreadsafeChannel) -> dict[str, Any]:
+    async def _connect(self, channel: BridgeChannel) -> dict[str, Any]:
         from asyncua import Client
 
         client = Client(url=self.endpoint, timeout=4)
@@ -204,7 +204,7 @@ class OpcUaConnector(Connector):
             await trio.sleep(delay)
             delay = min(delay * 2, self.reconnect_max_s)
 
-    async def _pump(self, sink: PrinterSink, channel: ThreadsafeChannel) -> None:
+    async def _pump(self, sink: PrinterSink, channel: BridgeChannel) -> None:
         while True:
             with trio.move_on_after(self.poll_s) as timeout:
                 kind, payload = await channel.receive.receive()

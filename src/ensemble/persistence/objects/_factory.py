@@ -9,7 +9,7 @@ from pathlib import Path
 from ensemble.config import Settings
 from ensemble.errors import ConfigError
 
-from ..bridge import AsyncioBridge
+from ensemble.bridge import AsyncioBridge
 from ._base import ObjectStore
 from ._local import open_local_store
 from ._s3 import open_s3_store

@@ -32,7 +32,7 @@ from ensemble.errors import (
     Unavailable,
 )
 
-from ..bridge import AsyncioBridge
+from ensemble.bridge import AsyncioBridge
 from ._base import DEFAULT_CONTENT_TYPE, ObjectInfo, ObjectStore, ObjectStream, ObjectSummary, SummaryPage, iter_body
 
 __all__ = ["S3ObjectStore", "open_s3_store", "PART_BYTES"]

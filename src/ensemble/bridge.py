@@ -1,5 +1,9 @@
 """One asyncio loop in a background thread, callable from trio.
 
+Used by the server (asyncpg, aioboto3) and by the hub agent (asyncua), so it
+lives outside the server packages and depends only on trio and the shared
+exception tree.
+
 trio runs the server; asyncpg, aioboto3 and asyncua only speak asyncio.  Rather
 than mixing loops in one thread (trio-asyncio), each process owns one asyncio
 loop in a daemon thread and trio code crosses into it with::
