@@ -242,7 +242,7 @@ class ActorSystem:
                 slot.fail(Unavailable(f"actor {address} did not answer within {timeout:g} s"))
             # Answered asks stay in the heap until their deadline; once a
             # second, drop them so memory follows the asks still waiting.
-            if len(heap) > 4096 and now - last_compaction >= 1.0:
+            if len(heap) > 1024 and now - last_compaction >= 1.0:
                 heap[:] = [entry for entry in heap if not entry[2].done]
                 heapq.heapify(heap)
                 last_compaction = now
