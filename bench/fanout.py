@@ -1,6 +1,10 @@
 """Real-time fan-out: Ensemble's lane against a plain ``websockets`` room server, same run.
 
-    .venv/bin/python bench/fanout.py [--quick] [--workers 2] [--gc-compare]
+    .venv/bin/python bench/fanout.py [--quick] [--priority 10] [--gc-compare] [--scenarios ...]
+
+About 2 minutes on a quiet machine, more when it is busy (``--quick``: about 1).  ``--priority N`` runs the servers and
+the load generator at nice -N (root; shields them from other jobs on a shared
+machine); ``--gc-compare`` adds Ensemble without ``server._tune_gc``.
 
 Starts, in one run:
 - Ensemble (``ensemble serve`` with real actors, durable offsets and a real
@@ -24,6 +28,10 @@ Scenarios (all on 127.0.0.1, bounded in time and count):
    (a window of 128 broadcasts in flight), 5 s: deliveries/s.
 4. memory: RSS delta of the server process / connections, at 2,000 idle
    connections (measured while scenario 2's clients are connected and idle).
+
+First it times a raw TCP loopback send() on the server core (the floor no
+design can beat on this machine, bench/_fanout_floor.py), and for every
+scenario it reports how much CPU other processes used meanwhile.
 
 Prints a table (both servers, ratio Ensemble/reference) and, last, one JSON
 line with every figure (saturation_ratio, dashboard_delivered_fraction,
@@ -160,6 +168,18 @@ def start_reference(tmp: Path, cpu: int | None) -> Server:
     if cpu is not None:
         argv.append(str(cpu))
     return Server("websockets", argv, dict(os.environ), port_file)
+
+
+def send_floor_us(cpu: int | None) -> float | None:
+    """µs per raw non-blocking TCP loopback send on the server core (bench/_fanout_floor.py)."""
+    argv = [PY, str(ROOT / "bench" / "_fanout_floor.py")] + ([str(cpu)] if cpu is not None else [])
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    boost(proc.pid)
+    out, _ = proc.communicate(timeout=120)
+    try:
+        return float(out.strip())
+    except ValueError:
+        return None
 
 
 def machine_busy_s() -> float:
@@ -378,6 +398,7 @@ def main() -> None:
     print(f"fan-out bench: {pinning}; {args.workers} load processes; Ensemble via the unauthenticated "
           f"test-only route /bench/rooms/{{key}}/ws (ENSEMBLE_BENCH_ROUTES=1)", flush=True)
 
+    floors = [send_floor_us(server_cpu)]
     pg = ScratchPostgres()
     results: dict[str, dict[str, Any]] = {}
     try:
@@ -427,11 +448,15 @@ def main() -> None:
                     plain.stop()
     finally:
         pg.close()
+    floors.append(send_floor_us(server_cpu))
+    measured = [f for f in floors if f is not None]
+    results["machine"] = {"send_floor_us": min(measured) if measured else None, "send_floor_runs": floors}
     report(results, args)
 
 
 def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
     ens, ref = results.get("ensemble", {}), results.get("websockets", {})
+    floor = results.get("machine", {}).get("send_floor_us")
 
     def get(r: dict[str, Any], scenario: str, key: str) -> Any:
         return r.get(scenario, {}).get(key)
@@ -445,6 +470,7 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None
         ("dashboards p50 ms", "dashboards", "p50_ms", True),
         ("dashboards p99 ms", "dashboards", "p99_ms", True),
         ("dashboards server CPU (cores)", "dashboards", "server_cpu", False),
+        ("dashboards client CPU (cores)", "dashboards", "client_cpu", False),
         ("chat p50 ms (Ensemble: + durable commit)", "chat", "p50_ms", True),
         ("chat p99 ms (Ensemble: + durable commit)", "chat", "p99_ms", True),
         ("chat delivered fraction", "chat", "delivered_fraction", False),
@@ -454,6 +480,10 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None
         ("other load on the machine (cores), chat", "chat", "other_load", False),
     ]
     print()
+    if floor:
+        print(f"machine floor: a raw non-blocking TCP loopback send() costs {floor:.2f} µs on the server core "
+              f"(runs {results['machine']['send_floor_runs']}): at most {1e6 / floor:,.0f} deliveries/s per core "
+              f"for any design")
     print(f"{'figure':<44}{'Ensemble':>12}{'websockets':>12}{'ratio E/ws':>12}")
     for label, scenario, key, with_ratio in rows:
         e, w = get(ens, scenario, key), get(ref, scenario, key)
@@ -478,6 +508,8 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None
             tuned, untuned = get(ens, scenario, key), get(plain or {}, scenario, key)
             print(f"{label:<44}{_fmt(tuned):>12}{_fmt(untuned):>12}")
     for name, r in results.items():
+        if name == "machine":
+            continue
         for scenario, figures in r.items():
             if figures.get("closed") or figures.get("errors"):
                 print(f"note: {name} {scenario}: closed {figures.get('closed')} errors {figures.get('errors')}")
@@ -499,6 +531,7 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None
         "other_load_max": max(
             (f.get("other_load") or 0.0 for r in (ens, ref) for f in r.values()), default=None
         ),
+        "send_floor_us": floor,
         "quick": args.quick,
     }
     if plain:

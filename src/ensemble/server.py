@@ -184,18 +184,24 @@ async def serve(settings: Settings, *, port_file: Path | None = None, demo: bool
     from ensemble.gateway.realtime import serve_gateway
 
     shutdown = trio.Event()
+    gateway_stopped = trio.Event()
     async with open_services(settings) as services:
         app = create_app(services)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_watch_signals, shutdown)
+
+        async def run_gateway(task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
             # One port: the real-time lane accepts every connection, serves
             # WebSocket upgrades to its paths and hands the rest to Hypercorn.
-            binds = await nursery.start(
-                lambda task_status: serve_gateway(
+            try:
+                await serve_gateway(
                     services, app, settings.host, settings.port,
                     shutdown_trigger=shutdown.wait, task_status=task_status,
                 )
-            )
+            finally:
+                gateway_stopped.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_watch_signals, shutdown)
+            binds = await nursery.start(run_gateway)
             _tune_gc()
             url = binds[0]
             log.info("serving", url=url, database="embedded" if settings.embedded_postgres else "external",
@@ -204,11 +210,11 @@ async def serve(settings: Settings, *, port_file: Path | None = None, demo: bool
                 port = int(url.rsplit(":", 1)[1])
                 port_file.write_text(json.dumps({"url": url, "port": port}))
             await shutdown.wait()
-            # The gateway stops on its own trigger; anything else left in the
-            # nursery (signal watcher) is cancelled once it has.
-            with trio.move_on_after(settings.shutdown_timeout_s + 1):
-                while len(nursery.child_tasks) > 1:
-                    await trio.sleep(0.05)
+            # The gateway stops on its own trigger, within the grace period
+            # (sockets closed with 1001, requests in flight finished); wait for
+            # it, not for a task count, then cancel whatever is left.
+            with trio.move_on_after(settings.shutdown_timeout_s + 5):
+                await gateway_stopped.wait()
             nursery.cancel_scope.cancel()
     log.info("stopped")
 

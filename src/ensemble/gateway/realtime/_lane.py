@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import time
 
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -93,11 +92,21 @@ class Lane:
     def bind(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
 
-    def spawn(self, fn: Callable[[], Awaitable[Any]]) -> None:
-        """Start a writer task (only ever for a socket whose kernel buffer filled up)."""
-        assert self._nursery is not None, "the lane is not serving"
+    def spawn_writer(self, socket: "RealtimeSocket") -> bool:
+        """Start a writer task for a socket whose kernel buffer filled up.
+
+        Called from ``deliver()`` inside an actor's turn, so it must not
+        raise: if no task can be started (the server is stopping) the
+        socket is given up instead (False).
+        """
+        if self._nursery is None:
+            return False
+        try:
+            self._nursery.start_soon(socket._drain)
+        except RuntimeError:  # the nursery is closed to new tasks
+            return False
         self.writer_tasks_started += 1
-        self._nursery.start_soon(fn)
+        return True
 
     # -- keepalive ------------------------------------------------------------------
     async def keepalive(self) -> None:

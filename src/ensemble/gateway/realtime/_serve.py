@@ -28,11 +28,11 @@ from wsproto.handshake import H11Handshake
 from wsproto.utilities import RemoteProtocolError
 
 from ensemble.actors import WireFormat
-from ensemble.gateway.realtime._errors import CLOSE_INTERNAL, CLOSE_NORMAL, BadFrame, SocketClosed
+from ensemble.gateway.realtime._errors import CLOSE_GOING_AWAY, CLOSE_INTERNAL, CLOSE_NORMAL, BadFrame, SocketClosed
 from ensemble.gateway.realtime._head import RequestHead, head_end, json_response, parse_head
 from ensemble.gateway.realtime._hypercorn import HypercornBridge, hypercorn_config
 from ensemble.gateway.realtime._lane import Lane
-from ensemble.gateway.realtime._routes import RealtimeRoute, match_route
+from ensemble.gateway.realtime._routes import RealtimeRoute, match_route, registered_routes
 from ensemble.gateway.realtime._settings import RealtimeSettings, load_realtime_settings
 from ensemble.gateway.realtime._socket import RealtimeSocket
 from ensemble.log import get_logger
@@ -96,11 +96,11 @@ async def serve_gateway(
         max_message_bytes=settings.max_ws_message_bytes,
         buffer_frames=settings.actor_subscriber_buffer,
     )
+    gauge = _connection_gauge(app)
+    listener = _listen(host, port, realtime.backlog)
     services.extras["realtime_lane"] = lane
     services.metric_callbacks.append(lane.metric_samples)
     lane.gc.install()
-    gauge = _connection_gauge(app)
-    listener = _listen(host, port, realtime.backlog)
     try:
         async with trio.open_nursery() as lifespan_nursery:
             await lifespan_nursery.start(hypercorn.lifespan.handle_lifespan)
@@ -112,7 +112,8 @@ async def serve_gateway(
                     control.start_soon(_accept_loop, listener, connections, router)
                     control.start_soon(lane.keepalive)
                     bound = repr_socket_addr(listener.family, listener.getsockname())
-                    log.info("realtime_lane_listening", url=f"http://{bound}", routes=[r.template for r in _routes()])
+                    routes = [route.template for route in registered_routes()]
+                    log.info("realtime_lane_listening", url=f"http://{bound}", routes=routes)
                     task_status.started([f"http://{bound}"])
                     await shutdown_trigger()
                     control.cancel_scope.cancel()
@@ -131,12 +132,6 @@ async def serve_gateway(
         services.extras.pop("realtime_lane", None)
         if lane.metric_samples in services.metric_callbacks:
             services.metric_callbacks.remove(lane.metric_samples)
-
-
-def _routes() -> list[RealtimeRoute]:
-    from ensemble.gateway.realtime._routes import registered_routes
-
-    return registered_routes()
 
 
 def _listen(host: str, port: int, backlog: int) -> stdlib_socket.socket:
@@ -219,13 +214,17 @@ class _Router:
             code, reason = CLOSE_NORMAL, ""
             try:
                 if lane.shutting_down:
-                    code, reason = 1001, "server shutting down"
+                    code, reason = CLOSE_GOING_AWAY, "server shutting down"
                 else:
                     await route.handler(socket, lane.services, **params)
             except Exception as exc:
                 code, reason = _close_for(exc, route)
                 if code == CLOSE_INTERNAL:
                     lane.handler_errors += 1
+            except BaseException:
+                # Cancelled (the shutdown grace period ran out): still say why.
+                code, reason = CLOSE_GOING_AWAY, "server shutting down"
+                raise
             finally:
                 if gauge is not None:
                     gauge.dec()

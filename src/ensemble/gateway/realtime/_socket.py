@@ -183,14 +183,16 @@ class RealtimeSocket:
         Only one task may receive at a time.
         """
         while True:
+            if self._state != OPEN:
+                # Closed here (slow consumer, idle, shutdown) or by the peer:
+                # whatever else it sent is no longer answered.
+                raise SocketClosed(self._close_code, self._close_reason)
             if self._events:
                 await trio.lowlevel.checkpoint()
             else:
                 # Read until the parser has something.  Inlined (no helper
                 # coroutine): every frame on this await stack is memory that
                 # an idle connection holds.
-                if self._state != OPEN:
-                    raise SocketClosed(self._close_code, self._close_reason)
                 sock, view = self._sock, self._lane.recv_view
                 waited = False
                 while not self._events:
@@ -331,7 +333,9 @@ class RealtimeSocket:
     def _want_drain(self) -> None:
         if not self._writer_running and self._state in (OPEN, CLOSING, REJECTED):
             self._writer_running = True
-            self._lane.spawn(self._drain)
+            if not self._lane.spawn_writer(self):
+                self._writer_running = False
+                self._lost()
 
     async def _drain(self) -> None:
         """The writer task: runs only while there is a backlog."""
