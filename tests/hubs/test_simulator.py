@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import trio
 
-from ensemble.hubs.agent import CommandFailed, OpcUaConnector, PrinterConfig, open_agent_bridge
+from ensemble.bridge import open_bridge
+from ensemble.hubs.agent import CommandFailed, OpcUaConnector, PrinterConfig
 from ensemble.hubs.simulator import (
     ERROR,
     FINISHED,
@@ -97,7 +98,7 @@ async def test_the_opc_ua_face(simulator) -> None:
         def update(self, printer_id: str, fields: dict) -> None:
             seen.append(fields)
 
-    async with open_agent_bridge() as bridge:
+    async with open_bridge() as bridge:
         connector = OpcUaConnector(PrinterConfig(printer_id="p", connector="opcua", endpoint=simulator.endpoint),
                                    bridge)
         async with trio.open_nursery() as nursery:

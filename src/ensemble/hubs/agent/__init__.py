@@ -8,14 +8,12 @@ format is documented in ``_config.py`` and docs/hubs.md.
 """
 
 from ensemble.hubs.agent._agent import AuthRefused, HubAgent, make_connectors
-from ensemble.bridge import AsyncioBridge, open_bridge
 from ensemble.hubs.agent._config import AgentConfig, ConfigError, OpcUaNodeMap, PrinterConfig, load_config, parse_config
 from ensemble.hubs.agent._connector import CommandFailed, Connector, PrinterSink
 from ensemble.hubs.agent._opcua import OpcUaConnector
 from ensemble.hubs.agent._outbox import Outbox
 
 __all__ = [
-    "AsyncioBridge",
     "AgentConfig",
     "AuthRefused",
     "CommandFailed",
@@ -29,6 +27,5 @@ __all__ = [
     "PrinterSink",
     "load_config",
     "make_connectors",
-    "open_bridge",
     "parse_config",
 ]
