@@ -25,7 +25,6 @@ __all__ = [
     "commit_writes",
     "read_events",
     "due_alarms",
-    "oldest_offset",
 ]
 
 
@@ -231,11 +230,6 @@ async def read_events(
         through,
     )
     return [StoredEvent(r[0], r[1], r[2], r[3]) for r in rows]
-
-
-async def oldest_offset(conn: asyncpg.Connection, kind: str, key: str) -> int | None:
-    value = await conn.fetchval('SELECT min("offset") FROM actor_events WHERE kind = $1 AND key = $2', kind, key)
-    return int(value) if value is not None else None
 
 
 async def due_alarms(conn: asyncpg.Connection, before: datetime, limit: int) -> list[tuple[str, str, datetime]]:

@@ -70,7 +70,6 @@ class EmbeddedPostgres:
         self.password_file = self.data_dir / "postgres-password"
         self.bin = find_postgres_bin()
         self._set_root(self.data_dir / "postgres")
-        self._started_here = False
 
     def _set_root(self, root: Path) -> None:
         self.root = root
@@ -247,7 +246,6 @@ class EmbeddedPostgres:
                     "start",
                 ]
             )
-            self._started_here = True
         return f"postgresql://postgres:{password}@127.0.0.1:{port}/postgres"
 
     def stop(self) -> None:
