@@ -25,6 +25,7 @@ async def test_signup_login_refresh_logout_lifecycle(h: Harness) -> None:
     assert body["tenant"]["id"] == owner.tenant_id
     assert body["tenant"]["name"] == "Cool Air Ltd"
     assert body["role"] == "owner"
+    assert {"members.manage", "print_jobs.manage", "sessions.participate"} <= set(body["permissions"])
 
     # Login opens a second, independent session.
     second = await h.login(owner.email)
@@ -215,3 +216,14 @@ async def test_auth_endpoints_are_rate_limited_per_ip(database_url: str, tmp_pat
         assert statuses[3:] == [429, 429]
         assert r.json()["error"] == "rate_limited"
         assert 1 <= int(r.headers["Retry-After"]) <= 60
+
+
+async def test_me_lists_exactly_the_permissions_of_the_role(h: Harness) -> None:
+    # The console hides controls from these; the server still checks each call.
+    owner = await h.signup()
+    viewer = await h.member(owner, "viewer")
+    body = (await viewer.get("/api/v1/me")).json()["data"]
+    assert body["role"] == "viewer"
+    assert "print_jobs.read" in body["permissions"]
+    assert not {"print_jobs.manage", "members.manage", "sessions.participate"} & set(body["permissions"])
+    assert body["permissions"] == sorted(body["permissions"])

@@ -45,6 +45,7 @@ _MULTIPART_OVERHEAD = 64 << 10
 
 
 def create_app(services: "Services") -> QuartTrio:
+    from ensemble.gateway.console import console
     from ensemble.gateway.routes import BLUEPRINTS
 
     settings = services.settings
@@ -71,6 +72,7 @@ def create_app(services: "Services") -> QuartTrio:
     app.asgi_app = DrainUnreadBody(app.asgi_app)  # type: ignore[method-assign, assignment, arg-type]
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    app.register_blueprint(console)
 
     @app.errorhandler(EnsembleError)
     async def _ensemble_error(exc: EnsembleError) -> Response:

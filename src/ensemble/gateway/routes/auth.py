@@ -10,7 +10,7 @@ from pydantic import StringConstraints
 from quart import request
 
 from ensemble.errors import Forbidden, Unauthenticated
-from ensemble.gateway._permissions import PUBLIC
+from ensemble.gateway._permissions import PERMISSIONS, PUBLIC, allows
 from ensemble.gateway._routing import Api, Call, item
 from ensemble.gateway._tokens import RefreshToken
 from ensemble.gateway._validation import Email, Item, Name, Password, RequestModel, ResponseModel, Text
@@ -82,6 +82,9 @@ class MeOut(ResponseModel):
     user: UserOut
     tenant: TenantOut
     role: str
+    # What this role may do, so a client (the console) can hide what it
+    # cannot use; the server still checks every call.
+    permissions: list[str]
     tenants: list[MembershipOut]
 
 
@@ -236,4 +239,5 @@ async def me(call: Call) -> Any:
     if current is None:  # removed between the session check and now
         raise Unauthenticated("session ended: log in again")
     tenant = {"id": current["tenant_id"], "name": current["tenant_name"], "slug": current["tenant_slug"]}
-    return item({"user": user, "tenant": tenant, "role": call.me.role, "tenants": memberships})
+    permissions = sorted(name for name in PERMISSIONS if allows(call.me.role, name))
+    return item({"user": user, "tenant": tenant, "role": call.me.role, "permissions": permissions, "tenants": memberships})
