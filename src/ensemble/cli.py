@@ -50,7 +50,9 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, help="listen port (default ENSEMBLE_PORT or 8080; 0 = any free port)")
     p.add_argument("--data-dir", type=Path, help="data directory (default ENSEMBLE_DATA_DIR or ./.ensemble)")
     p.add_argument("--port-file", type=Path, help="write {url, port} as JSON here once listening")
-    p.add_argument("--demo", action="store_true", help="create the demo tenant, hub, printers and manuals once")
+    p.add_argument("--demo", action="store_true",
+                   help="create the demo tenant, hub, printers and manuals once, print the demo logins "
+                        "and run three simulated printers (docs/demo.md)")
 
 
 @command("serve", "run the server (embedded Postgres and local object store unless configured)", _serve_args)

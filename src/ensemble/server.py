@@ -206,6 +206,12 @@ async def serve(settings: Settings, *, port_file: Path | None = None, demo: bool
             url = binds[0]
             log.info("serving", url=url, database="embedded" if settings.embedded_postgres else "external",
                      objects=settings.object_store_kind)
+            if demo:
+                # Seeds once, prints the credentials, then runs the demo's
+                # printers and hub agent here until the nursery is cancelled.
+                from ensemble.demo import run_demo
+
+                await nursery.start(run_demo, services, url)
             if port_file is not None:
                 port = int(url.rsplit(":", 1)[1])
                 port_file.write_text(json.dumps({"url": url, "port": port}))

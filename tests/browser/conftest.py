@@ -1,9 +1,14 @@
 """Browser tests: headless Chromium (Debian's package) driven by Playwright.
 
-One ``ensemble serve --demo`` process serves every test of the session (a
+One ``ensemble serve --demo`` process serves every test of this package (a
 fresh database, its own data directory); each test opens its own browser
 contexts, so cookies and storage never leak between tests.  Playwright's
 sync API runs beside pytest-trio: these tests are plain ``def``.
+
+Server and browser are package-scoped, not session-scoped: the demo's
+printers keep printing (CPU the rest of the suite should have), and while
+Playwright's sync API is open the main thread counts as running an asyncio
+loop, so a later ``asyncio.run`` (ScratchPostgres) would refuse to start.
 
 Chromium comes from the system (``/usr/bin/chromium``; ``.ci/run`` installs
 it), never from ``playwright install``.  Without it the tests skip, except in
@@ -69,6 +74,7 @@ def _require_browser() -> str:
 @dataclass
 class DemoServer:
     url: str
+    database_url: str
     data_dir: Path
     users: dict[str, dict[str, str]]  # role -> {"email", "password"}, one per role
     technicians: list[dict[str, str]]
@@ -78,13 +84,13 @@ class DemoServer:
         return (self.data_dir / "server.log").read_text(errors="replace")[-4000:]
 
     def http(self, role: str = "owner") -> httpx.Client:
-        """An httpx client logged in as the demo user with ``role`` (close it)."""
-        client = httpx.Client(base_url=self.url, timeout=30)
+        """An httpx client logged in as the demo user with ``role`` (use it in ``with``)."""
         who = self.technicians[0] if role == "technician" else self.users[role]
-        r = client.post("/api/v1/auth/login", json={"email": who["email"], "password": who["password"]})
+        r = httpx.post(f"{self.url}/api/v1/auth/login", json={"email": who["email"], "password": who["password"]},
+                       timeout=30)
         r.raise_for_status()
-        client.headers["Authorization"] = f"Bearer {r.json()['data']['access_token']}"
-        return client
+        token = r.json()["data"]["access_token"]
+        return httpx.Client(base_url=self.url, timeout=30, headers={"Authorization": f"Bearer {token}"})
 
 
 def _read_credentials(data_dir: Path) -> tuple[dict[str, dict[str, str]], list[dict[str, str]]]:
@@ -103,7 +109,7 @@ def _read_credentials(data_dir: Path) -> tuple[dict[str, dict[str, str]], list[d
     return by_role, technicians
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def demo_server(postgres: ScratchPostgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
     _require_browser()
     database_url = postgres.create_migrated_database(prefix="ens_browser")
@@ -138,7 +144,7 @@ def demo_server(postgres: ScratchPostgres, tmp_path_factory: pytest.TempPathFact
             time.sleep(0.1)
         url = json.loads(port_file.read_text())["url"]
         users, technicians = _read_credentials(data_dir)
-        server = DemoServer(url=url, data_dir=data_dir, users=users, technicians=technicians, process=process)
+        server = DemoServer(url=url, database_url=database_url, data_dir=data_dir, users=users, technicians=technicians, process=process)
         _wait_for_printers(server)
         yield server
     finally:
@@ -163,17 +169,17 @@ def _wait_for_printers(server: DemoServer) -> None:
             time.sleep(0.25)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console_url(demo_server: DemoServer) -> str:
     return demo_server.url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def demo_users(demo_server: DemoServer) -> dict[str, dict[str, str]]:
     return demo_server.users
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(demo_server: DemoServer) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 

@@ -68,3 +68,34 @@ def test_the_console_loads_without_script_errors(new_context: Callable[..., Any]
         page.goto(f"/{hash_}")
         page.locator("main h1").first.wait_for()
     assert context.errors == []
+
+
+def test_login_works_from_the_keyboard_alone(page: Any, demo_users: dict[str, Any]) -> None:
+    page.goto("/#/login")
+    email = page.get_by_label("Email")
+    email.wait_for()
+    assert page.evaluate("() => document.activeElement.name") == "email"  # focused on arrival
+    page.keyboard.type(demo_users["technician"]["email"])
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.name") == "password"
+    page.keyboard.type(demo_users["technician"]["password"])
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.textContent") == "Log in"
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/#/dashboard")
+    assert page.locator("#account-role").text_content() == "technician"
+
+
+def test_the_skip_link_is_the_first_stop_and_jumps_to_the_content(page: Any, login: Callable[..., Any]) -> None:
+    login(page, "owner")
+    page.goto("/#/dashboard")
+    page.locator("main h1").first.wait_for()
+    first = page.evaluate(
+        "() => document.querySelector('a[href], button, input, select, textarea, [tabindex]:not([tabindex=\"-1\"])').textContent"
+    )
+    assert first == "Skip to content"
+    skip = page.get_by_role("link", name="Skip to content")
+    skip.focus()
+    assert skip.is_visible()  # shown when focused, off-screen otherwise
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => document.activeElement.id") == "main"

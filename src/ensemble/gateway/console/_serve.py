@@ -22,8 +22,10 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "style-src 'self'",
     "img-src 'self' blob: data:",
     "connect-src 'self' ws: wss:",
-    "frame-src 'self'",
-    "object-src 'self'",
+    # blob: for a cited manual page: the console fetches the PDF with its
+    # bearer token and shows it from a blob URL.
+    "frame-src 'self' blob:",
+    "object-src 'self' blob:",
     "base-uri 'none'",
     "form-action 'self'",
     "frame-ancestors 'none'",

@@ -105,7 +105,9 @@ async function route() {
     console.error(err);
     replace(main, h("p", { class: "notice error", role: "alert", text: describeError(err) }));
   }
-  main.focus({ preventScroll: true });
+  // Move focus to the new page (screen readers announce it), unless the view
+  // already put it somewhere useful, like the login form's first field.
+  if (!main.contains(document.activeElement)) main.focus({ preventScroll: true });
 }
 
 function showPage(mine, nav, title, content) {

@@ -18,9 +18,13 @@ const MAX_DELAY_MS = 15_000;
 // Close codes after which reconnecting cannot help.
 const FINAL_CODES = new Map([
   [4403, "Your role doesn't allow this."],
+  [4410, "This session is completed."],
   [4404, "This no longer exists."],
   [1008, "The server refused this connection."],
 ]);
+
+// Frames that carry a whole state rather than one event.
+const FULL_STATE = new Set(["session_state", "snapshot"]);
 
 // Every open LiveSocket: tests drop them to simulate a network failure.
 export const openSockets = new Set();
@@ -92,9 +96,18 @@ export class LiveSocket {
       return; // the server only sends JSON objects on this subprotocol
     }
     if (!msg || typeof msg !== "object") return;
-    if (msg.type === "auth_success") this.becameLive();
-    if (msg.type === "resync" && msg.state && typeof msg.state.offset === "number") {
-      this.lastOffset = msg.state.offset;
+    // With first-frame auth, the first answer that is not an error means the
+    // server took the token (the dashboard says auth_success; a session
+    // socket answers with its state or the replayed events).
+    if (this.status !== "live" && msg.type !== "error" && msg.type !== "auth_error") this.becameLive();
+    if (msg.type === "resync") {
+      // The stream position is on the frame (and, for sessions, in its state).
+      const offset = typeof msg.offset === "number" ? msg.offset : msg.state && msg.state.offset;
+      if (typeof offset === "number") this.lastOffset = offset;
+    } else if (FULL_STATE.has(msg.type) && typeof msg.offset === "number") {
+      // Full state names the stream position outright (it may be lower than
+      // what we saw if the server's log was reset).
+      this.lastOffset = msg.offset;
     } else if (typeof msg.offset === "number") {
       this.lastOffset = this.lastOffset === null ? msg.offset : Math.max(this.lastOffset, msg.offset);
     }
