@@ -1,34 +1,26 @@
 """Print jobs: submit a print file to a printer, pause/resume/cancel, history.
 
-A route checks the caller's tenant against Postgres, then asks the printer's
-HubConnection actor: the actor owns the job's state machine and the command
-to the hub; ``print_jobs`` is its projection, read back for the answer.
+Submitting and controlling go through ``ensemble.printing`` (shared with the
+demo): the printer's HubConnection actor owns the job's state machine and the
+command to the hub; ``print_jobs`` is its projection, read back for the answer.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
-import time
 import uuid
 from datetime import datetime
 from typing import Any, Literal
 
 from quart import request
 
-from ensemble.actors import Address
-from ensemble.actors.hubs import HUB_KIND, job_states
-from ensemble.errors import Conflict
 from ensemble.gateway._routing import Api, Call, item, page_of
 from ensemble.gateway._validation import Item, ItemList, ListQuery, RequestModel, ResponseModel, Text, sort_param
-from ensemble.persistence.objects import MAX_SIGNED_URL_TTL_S
 from ensemble.persistence.repos import print_jobs
+from ensemble.printing import control_print_job, submit_print_job
 
 api = Api("print_jobs", tag="Print jobs")
 
 JobStatus = Literal["queued", "uploading", "printing", "paused", "completed", "failed", "cancelled"]
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-_URL_MARGIN_S = 300  # the download link outlives the command's TTL by this much
 
 
 class PrintJobOut(ResponseModel):
@@ -83,22 +75,6 @@ class PrintJobQuery(ListQuery):
     sort: sort_param(print_jobs.SORTS, "-submitted_at") = None  # type: ignore[valid-type]
 
 
-def _hub(hub_id: Any) -> Address:
-    return Address(HUB_KIND, str(hub_id))
-
-
-async def _sha256(call: Call, file: dict[str, Any]) -> str:
-    etag = (file.get("etag") or "").strip('"').lower()
-    if _SHA256.fullmatch(etag):
-        return etag  # the local store's etag is the SHA-256 of the bytes
-    digest = hashlib.sha256()
-    stream = await call.services.objects.scoped(call.tenant_id).get(file["object_key"])
-    async with stream:
-        async for chunk in stream:
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 @api.route(
     "POST", "/print-jobs", permission="print_jobs.manage", body=PrintJobIn, response=Item[PrintJobOut], status=201,
     summary="Submit a print job: a print file from the object store to a printer behind a hub",
@@ -108,37 +84,10 @@ async def _sha256(call: Call, file: dict[str, Any]) -> str:
 )
 async def submit_job(call: Call) -> Any:
     body: PrintJobIn = call.body
-    ctx = await call.db.run(print_jobs.submission, call.tenant_id, body.printer_id, body.file_id)
-    file = ctx["file"]
-    settings = call.services.settings
-    ttl = int(min(MAX_SIGNED_URL_TTL_S, settings.hub_command_ttl_s + _URL_MARGIN_S))
-    url = await call.services.objects.scoped(call.tenant_id).signed_url(file["object_key"], ttl)
-    if url.startswith("/"):  # the local store signs paths; the hub needs our origin
-        url = request.host_url.rstrip("/") + url
-    job_id, command_id = uuid.uuid4(), uuid.uuid4()
-    await call.services.actors.ask(
-        _hub(ctx["hub_id"]),
-        {
-            "type": "start_job",
-            "tenant_id": str(call.tenant_id),
-            "facts": ctx["facts"],
-            "job": {
-                "job_id": str(job_id),
-                "printer_id": str(body.printer_id),
-                "file_id": str(file["id"]),
-                "file_name": file["name"],
-                "file_size": int(file["size_bytes"]),
-                "sha256": await _sha256(call, file),
-                "file_url": url,
-                "url_expires_at": int((time.time() + ttl) * 1000),
-                "command_id": str(command_id),
-                "submitted_by": str(call.me.user_id),
-            },
-        },
-    )
-    await call.db.run(print_jobs.audit_action, call.tenant_id, call.me.user_id, call.request_id, "submit", job_id,
-                      {"printer_id": str(body.printer_id), "file_id": str(body.file_id)})
-    return item(await call.db.run(print_jobs.get, call.tenant_id, job_id))
+    return item(await submit_print_job(
+        call.services, tenant_id=call.tenant_id, user_id=call.me.user_id, printer_id=body.printer_id,
+        file_id=body.file_id, origin=request.host_url, request_id=call.request_id,
+    ))
 
 
 @api.route("GET", "/print-jobs", permission="print_jobs.read", query=PrintJobQuery, response=ItemList[PrintJobOut],
@@ -163,18 +112,10 @@ async def get_job(call: Call, job_id: uuid.UUID) -> Any:
 
 
 async def _control(call: Call, job_id: uuid.UUID, action: str, reason: str | None = None) -> Any:
-    row = await call.db.run(print_jobs.get, call.tenant_id, job_id)
-    # The same pure table the actor uses: a finished job answers 409 here.
-    job_states.check_action(row["status"], action)
-    if row["hub_id"] is None:
-        raise Conflict("the job's hub is gone")
-    await call.services.actors.ask(
-        _hub(row["hub_id"]),
-        {"type": "job_control", "tenant_id": str(call.tenant_id), "job_id": str(job_id), "action": action,
-         "command_id": str(uuid.uuid4()), "reason": reason},
-    )
-    await call.db.run(print_jobs.audit_action, call.tenant_id, call.me.user_id, call.request_id, action, job_id, None)
-    return item(await call.db.run(print_jobs.get, call.tenant_id, job_id))
+    return item(await control_print_job(
+        call.services, tenant_id=call.tenant_id, user_id=call.me.user_id, job_id=job_id, action=action,
+        reason=reason, request_id=call.request_id,
+    ))
 
 
 @api.route("POST", "/print-jobs/<uuid:job_id>/pause", permission="print_jobs.manage", body=NoBody,
