@@ -112,6 +112,8 @@ class Settings(BaseSettings):
             "image/jpeg", "image/png", "image/webp", "image/gif", "image/heic",
             "application/pdf", "text/plain", "text/markdown", "text/csv", "video/mp4",
             "model/3mf", "application/vnd.ms-package.3dmanufacturing-3dmodel+xml",
+            # G-code, as browsers and slicers label it (it is plain text)
+            "text/x.gcode", "text/x-gcode",
         ],
         description="Content types accepted for file uploads, comma-separated (type/* allowed).",
     )

@@ -166,3 +166,13 @@ async def test_uploads_are_rate_limited_per_tenant(database_url: str, tmp_path: 
         other = await h.signup()
         r = await other.post("/api/v1/files", files={"file": ("x.txt", b"hello", "text/plain")})
         assert r.status_code == 201
+
+
+async def test_gcode_is_accepted_as_browsers_label_it(database_url: str, tmp_path: Path) -> None:
+    # Chromium labels .gcode "text/x.gcode"; a print farm's main file type must upload as sent.
+    async with running_server(database_url, tmp_path) as srv, srv.client() as http:
+        owner = await Harness(srv, http).signup()
+        for content_type in ("text/x.gcode", "text/x-gcode"):
+            r = await owner.post("/api/v1/files", files={"file": ("cube.gcode", b"G28\nG1 X10\n", content_type)})
+            assert r.status_code == 201, r.text
+            assert r.json()["data"]["content_type"] == content_type
