@@ -114,3 +114,37 @@ async def test_open_bridge_closes_thread() -> None:
         thread = b._thread
         assert thread is not None and thread.is_alive()
     assert not thread.is_alive()
+
+
+async def test_a_call_cancelled_before_its_task_starts_still_returns(bridge: AsyncioBridge) -> None:
+    # The cancel request reaches the loop right behind the start: the asyncio
+    # task is cancelled before its first step, so the coroutine never runs.
+    ran = []
+
+    async def work() -> None:
+        ran.append(1)
+
+    with trio.fail_after(5):
+        for _ in range(20):
+            with trio.CancelScope() as scope:
+                scope.cancel()
+                await bridge.run(work)
+            assert scope.cancelled_caught
+    assert bridge.statistics()["pending"] == 0
+
+
+async def test_many_concurrent_calls_each_get_their_own_result(bridge: AsyncioBridge) -> None:
+    async def echo(i: int) -> int:
+        await asyncio.sleep(0.001 * (i % 3))
+        return i
+
+    results: dict[int, int] = {}
+
+    async def one(i: int) -> None:
+        results[i] = await bridge.run(echo, i)
+
+    async with trio.open_nursery() as nursery:
+        for i in range(200):
+            nursery.start_soon(one, i)
+    assert results == {i: i for i in range(200)}
+    assert bridge.statistics()["pending"] == 0

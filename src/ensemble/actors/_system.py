@@ -436,18 +436,24 @@ class ActorSystem:
 async def open_actor_system(
     db: Database, behaviors: Iterable[Behavior[Any]], **options: Any
 ) -> AsyncIterator[ActorSystem]:
-    async with trio.open_nursery() as nursery:
-        system = ActorSystem(db, behaviors, nursery, **options)
-        await nursery.start(system.committer.run)
-        await nursery.start(system._alarm_loop)
-        await nursery.start(system._reap_idle)
-        await nursery.start(system._expire_asks)
-        try:
-            yield system
-        finally:
-            # Let in-flight writes land (their effects are what clients were
-            # promised), bounded, then stop everything.
-            with trio.move_on_after(5), trio.CancelScope(shield=True):
-                for activation in list(system._registry.values()):
-                    await activation._wait_writes_quietly()
-            nursery.cancel_scope.cancel()
+    committer: GroupCommitter | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            system = ActorSystem(db, behaviors, nursery, **options)
+            committer = system.committer
+            await nursery.start(system.committer.run)
+            await nursery.start(system._alarm_loop)
+            await nursery.start(system._reap_idle)
+            await nursery.start(system._expire_asks)
+            try:
+                yield system
+            finally:
+                # Let in-flight writes land (their effects are what clients were
+                # promised), bounded, then stop everything.
+                with trio.move_on_after(5), trio.CancelScope(shield=True):
+                    for activation in list(system._registry.values()):
+                        await activation._wait_writes_quietly()
+                nursery.cancel_scope.cancel()
+    finally:
+        if committer is not None:
+            await committer.aclose()

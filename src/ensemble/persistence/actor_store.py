@@ -125,76 +125,143 @@ async def _read_state(conn: asyncpg.Connection, kind: str, key: str) -> LoadedAc
 
 
 async def commit_writes(conn: asyncpg.Connection, writes: list[Write]) -> None:
-    """Make every write durable in one transaction (group commit)."""
-    kinds: list[str] = []
-    keys: list[str] = []
-    offsets: list[int] = []
-    epochs: list[int] = []
-    types: list[str] = []
-    payloads: list[bytes] = []
-    snapshots: list[tuple[Any, ...]] = []
-    alarms_set: list[tuple[Any, ...]] = []
-    alarms_del: list[tuple[Any, ...]] = []
-    prunes: list[tuple[Any, ...]] = []
-    # Each actor's projections, in the order its events happened.
-    projections: dict[tuple[str, str], list[tuple[str, tuple[Any, ...]]]] = {}
-    for w in writes:
-        for offset, type_, payload in w.events:
-            kinds.append(w.kind)
-            keys.append(w.key)
-            offsets.append(offset)
-            epochs.append(w.epoch)
-            types.append(type_)
-            payloads.append(payload)
-        if w.snapshot is not None:
-            s = w.snapshot
-            snapshots.append((w.kind, w.key, s.offset, s.epoch, s.version, s.state))
-        if isinstance(w.alarm, datetime):
-            alarms_set.append((w.kind, w.key, w.alarm))
-        elif w.alarm == ALARM_DELETE:
-            alarms_del.append((w.kind, w.key))
-        if w.prune_through is not None:
-            prunes.append((w.kind, w.key, w.prune_through))
-        if w.projections:
-            projections.setdefault((w.kind, w.key), []).extend(w.projections)
+    """Make every write durable, all or nothing (group commit).
 
-    async with conn.transaction():
+    Without projections the whole batch is **one statement** in its own
+    implicit transaction: one round trip and one WAL flush, where
+    ``BEGIN`` / statements / ``COMMIT`` cost three or more round trips.
+    Projections (arbitrary SQL of the behaviors) need a transaction around
+    that statement and their own.
+    """
+    plan = _CommitPlan(writes)
+    if plan.projections:
+        async with conn.transaction():
+            if plan.sql:
+                await conn.execute(plan.sql, *plan.args)
+            await _run_projections(conn, plan.projections)
+    elif plan.sql:
+        await conn.execute(plan.sql, *plan.args)
+
+
+class _CommitPlan:
+    """One SQL statement (data-modifying CTEs) for every part of a batch.
+
+    The statement text depends only on which parts are present (events,
+    snapshots, alarm sets, alarm deletes, prunes), so there are at most a
+    few shapes and each is prepared once per connection (asyncpg's
+    statement cache).  Every part is one ``unnest`` over arrays, however
+    many actors the batch holds.  A statement may touch a row only once, so
+    snapshots, alarms and prunes are reduced to the last one per actor
+    (writes are in submission order, which is each actor's turn order).
+    """
+
+    __slots__ = ("sql", "args", "projections")
+
+    def __init__(self, writes: list[Write]) -> None:
+        kinds: list[str] = []
+        keys: list[str] = []
+        offsets: list[int] = []
+        epochs: list[int] = []
+        types: list[str] = []
+        payloads: list[bytes] = []
+        snapshots: dict[tuple[str, str], Snapshot] = {}
+        alarms: dict[tuple[str, str], datetime | None] = {}  # None: delete
+        prunes: dict[tuple[str, str], int] = {}
+        # Each actor's projections, in the order its events happened.
+        projections: dict[tuple[str, str], list[tuple[str, tuple[Any, ...]]]] = {}
+        for w in writes:
+            for offset, type_, payload in w.events:
+                kinds.append(w.kind)
+                keys.append(w.key)
+                offsets.append(offset)
+                epochs.append(w.epoch)
+                types.append(type_)
+                payloads.append(payload)
+            if w.snapshot is not None:
+                held = snapshots.get((w.kind, w.key))
+                if held is None or held.offset <= w.snapshot.offset:
+                    snapshots[(w.kind, w.key)] = w.snapshot
+            if isinstance(w.alarm, datetime):
+                alarms[(w.kind, w.key)] = w.alarm
+            elif w.alarm == ALARM_DELETE:
+                alarms[(w.kind, w.key)] = None
+            if w.prune_through is not None:
+                prunes[(w.kind, w.key)] = max(w.prune_through, prunes.get((w.kind, w.key), 0))
+            if w.projections:
+                projections.setdefault((w.kind, w.key), []).extend(w.projections)
+        self.projections = list(projections.values())
+        args: list[Any] = []
+        parts: list[str] = []
         if offsets:
-            # One statement for every event of the batch.  The primary key
-            # (kind, key, offset) is also the fence: a stale activation that
-            # writes an offset someone else already wrote fails here.
-            await conn.execute(
-                'INSERT INTO actor_events (kind, key, "offset", epoch, type, payload) '
-                "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::bytea[])",
-                kinds,
-                keys,
-                offsets,
-                epochs,
-                types,
-                payloads,
-            )
+            # The primary key (kind, key, offset) is also the fence: a stale
+            # activation that writes an offset someone else already wrote
+            # fails here, and the whole statement with it.
+            first = len(args) + 1
+            args += [kinds, keys, offsets, epochs, types, payloads]
+            parts.append(_INSERT_EVENTS.format(*_placeholders(first, 6)))
         if snapshots:
-            await conn.executemany(
-                'INSERT INTO actor_snapshots (kind, key, "offset", epoch, version, state) '
-                "VALUES ($1, $2, $3, $4, $5, $6) "
-                'ON CONFLICT (kind, key) DO UPDATE SET "offset" = EXCLUDED."offset", epoch = EXCLUDED.epoch, '
-                "version = EXCLUDED.version, state = EXCLUDED.state, created_at = now() "
-                'WHERE actor_snapshots."offset" <= EXCLUDED."offset"',
-                snapshots,
-            )
-        if alarms_set:
-            await conn.executemany(
-                "INSERT INTO actor_alarms (kind, key, due_at) VALUES ($1, $2, $3) "
-                "ON CONFLICT (kind, key) DO UPDATE SET due_at = EXCLUDED.due_at",
-                alarms_set,
-            )
-        if alarms_del:
-            await conn.executemany("DELETE FROM actor_alarms WHERE kind = $1 AND key = $2", alarms_del)
+            first = len(args) + 1
+            args += [
+                [k for k, _ in snapshots],
+                [k for _, k in snapshots],
+                [s.offset for s in snapshots.values()],
+                [s.epoch for s in snapshots.values()],
+                [s.version for s in snapshots.values()],
+                [s.state for s in snapshots.values()],
+            ]
+            parts.append(_UPSERT_SNAPSHOTS.format(*_placeholders(first, 6)))
+        due = {a: when for a, when in alarms.items() if when is not None}
+        if due:
+            first = len(args) + 1
+            args += [[k for k, _ in due], [k for _, k in due], list(due.values())]
+            parts.append(_UPSERT_ALARMS.format(*_placeholders(first, 3)))
+        gone = [a for a, when in alarms.items() if when is None]
+        if gone:
+            first = len(args) + 1
+            args += [[k for k, _ in gone], [k for _, k in gone]]
+            parts.append(_DELETE_ALARMS.format(*_placeholders(first, 2)))
         if prunes:
-            await conn.executemany(
-                'DELETE FROM actor_events WHERE kind = $1 AND key = $2 AND "offset" <= $3', prunes
-            )
-        await _run_projections(conn, list(projections.values()))
+            first = len(args) + 1
+            args += [[k for k, _ in prunes], [k for _, k in prunes], list(prunes.values())]
+            parts.append(_PRUNE_EVENTS.format(*_placeholders(first, 3)))
+        self.args = args
+        if not parts:
+            self.sql = ""
+        elif len(parts) == 1:
+            self.sql = parts[0]
+        else:
+            # Data-modifying CTEs all run, to completion, in one statement
+            # (one snapshot; they touch disjoint rows).
+            self.sql = "WITH " + ", ".join(f"w{i} AS ({part})" for i, part in enumerate(parts)) + " SELECT 1"
+
+
+def _placeholders(first: int, n: int) -> list[str]:
+    return [f"${i}" for i in range(first, first + n)]
+
+
+_INSERT_EVENTS = (
+    'INSERT INTO actor_events (kind, key, "offset", epoch, type, payload) '
+    "SELECT * FROM unnest({0}::text[], {1}::text[], {2}::bigint[], {3}::bigint[], {4}::text[], {5}::bytea[])"
+)
+_UPSERT_SNAPSHOTS = (
+    'INSERT INTO actor_snapshots (kind, key, "offset", epoch, version, state) '
+    "SELECT * FROM unnest({0}::text[], {1}::text[], {2}::bigint[], {3}::bigint[], {4}::int[], {5}::bytea[]) "
+    'ON CONFLICT (kind, key) DO UPDATE SET "offset" = EXCLUDED."offset", epoch = EXCLUDED.epoch, '
+    "version = EXCLUDED.version, state = EXCLUDED.state, created_at = now() "
+    'WHERE actor_snapshots."offset" <= EXCLUDED."offset"'
+)
+_UPSERT_ALARMS = (
+    "INSERT INTO actor_alarms (kind, key, due_at) SELECT * FROM unnest({0}::text[], {1}::text[], {2}::timestamptz[]) "
+    "ON CONFLICT (kind, key) DO UPDATE SET due_at = EXCLUDED.due_at"
+)
+_DELETE_ALARMS = (
+    "DELETE FROM actor_alarms a USING unnest({0}::text[], {1}::text[]) AS d(kind, key) "
+    "WHERE a.kind = d.kind AND a.key = d.key"
+)
+_PRUNE_EVENTS = (
+    "DELETE FROM actor_events e USING unnest({0}::text[], {1}::text[], {2}::bigint[]) AS p(kind, key, upto) "
+    'WHERE e.kind = p.kind AND e.key = p.key AND e."offset" <= p.upto'
+)
 
 
 async def _run_projections(conn: asyncpg.Connection, per_actor: list[list[tuple[str, tuple[Any, ...]]]]) -> None:

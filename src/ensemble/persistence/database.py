@@ -18,7 +18,7 @@ import asyncpg
 from ensemble.errors import Conflict, EnsembleError, InvalidInput, NotFound, Unavailable
 from ensemble.bridge import AsyncioBridge
 
-__all__ = ["Database", "open_database", "translate_db_error", "Connection"]
+__all__ = ["Database", "ReservedConnection", "open_database", "translate_db_error", "Connection"]
 
 T = TypeVar("T")
 Connection = asyncpg.Connection
@@ -58,6 +58,7 @@ class Database:
         self.bridge = bridge
         self.pool = pool
         self.dsn = dsn
+        self._reserved: set[ReservedConnection] = set()
 
     @classmethod
     async def connect(
@@ -86,10 +87,18 @@ class Database:
         return cls(bridge, pool, dsn)
 
     async def close(self) -> None:
+        for reserved in list(self._reserved):
+            await reserved.aclose()
         try:
             await self.bridge.run(self.pool.close)
         except EnsembleError:
             pass
+
+    def reserve(self) -> "ReservedConnection":
+        """A pooled connection kept by one user until :meth:`ReservedConnection.aclose`."""
+        reserved = ReservedConnection(self)
+        self._reserved.add(reserved)
+        return reserved
 
     async def run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run ``await fn(conn, *args)`` with a pooled connection, in one crossing."""
@@ -132,6 +141,91 @@ class Database:
             "pool_idle": self.pool.get_idle_size(),
             "pool_max": self.pool.get_max_size(),
         }
+
+
+def _usable(conn: asyncpg.Connection) -> bool:
+    try:
+        return not conn.is_closed()
+    except asyncpg.InterfaceError:  # a pool proxy whose connection the pool took back when it closed
+        return False
+
+
+class ReservedConnection:
+    """One pooled connection held by one user, for a hot path (the group committer).
+
+    :meth:`Database.run` acquires a connection per call and the pool resets
+    it on release (``RESET ALL``, ``UNLISTEN *``, ...): one more round trip
+    per call, paid before the caller hears back.  A reserved connection
+    skips both.  Its user must run one call at a time, must leave no
+    session state behind (no open transaction: use ``conn.transaction()``),
+    and gets a fresh connection after any error that is not a plain
+    statement error reported by the server (the connection may be broken
+    or in an unknown state: it is terminated and given back).
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._conn: asyncpg.Connection | None = None
+        self.replaced = 0
+
+    async def run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run ``await fn(conn, *args)`` on the reserved connection, in one crossing."""
+        try:
+            return await self._db.bridge.run(self._on_loop, fn, args)
+        except EnsembleError:
+            raise
+        except Exception as exc:
+            raise translate_db_error(exc) from exc
+
+    async def _on_loop(self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...]) -> T:
+        conn = self._conn
+        if conn is None or not _usable(conn):
+            if conn is not None:
+                self.replaced += 1
+                await self._abandon(conn)
+            conn = self._conn = await self._db.pool.acquire()
+        try:
+            return await fn(conn, *args)
+        except asyncpg.PostgresError:
+            # The server refused a statement (its implicit transaction is
+            # rolled back); the connection itself is fine.  If the server
+            # ended the session (e.g. an administrator command), the next
+            # call finds it closed and replaces it.
+            if _usable(conn) and conn.is_in_transaction():  # a caller broke the contract
+                await self._abandon(conn)
+            raise
+        except BaseException:
+            # Connection trouble, a timeout or cancellation: the query may
+            # still be running.  Never reuse that connection.
+            await self._abandon(conn)
+            raise
+
+    async def _abandon(self, conn: asyncpg.Connection) -> None:
+        """Drop the connection and give its pool slot back (no reset round trip)."""
+        self._conn = None
+        try:
+            if _usable(conn):
+                conn.terminate()
+            # Needed also for a connection that closed under us: its slot
+            # stays taken until released.  A no-op once the pool has it.
+            await self._db.pool.release(conn)
+        except Exception:  # already back in the pool, or the pool is closing
+            pass
+
+    async def aclose(self) -> None:
+        """Give the connection back to the pool (needed before the pool can close)."""
+        self._db._reserved.discard(self)
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+
+        async def _release() -> None:
+            await self._db.pool.release(conn)
+
+        try:
+            await self._db.bridge.run(_release)
+        except Exception:  # the pool or the bridge is already gone
+            pass
 
 
 @asynccontextmanager
