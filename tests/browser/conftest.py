@@ -201,7 +201,10 @@ def new_context(browser: Any, console_url: str) -> Iterator[Callable[..., Any]]:
     contexts: list[Any] = []
 
     def open_context(*, width: int = 1280, height: int = 800) -> Any:
-        context = browser.new_context(base_url=console_url, viewport={"width": width, "height": height})
+        # Reduced motion: progress bars jump to their value, so what a test
+        # reads and what a screenshot shows is the settled page.
+        context = browser.new_context(base_url=console_url, viewport={"width": width, "height": height},
+                                      reduced_motion="reduce")
         context.set_default_timeout(15_000)
         context.errors = []
         context.on("page", lambda page: _watch(page, context.errors))
