@@ -129,6 +129,18 @@ def _open_session(page: Any, session_id: str) -> None:
     page.locator(".live-status[data-status='live']").wait_for(timeout=WAIT_MS)
 
 
+def _join(new_context: Callable[..., Any], login: Callable[..., Any], session_id: str, technician: int,
+          *, init_script: str | None = None) -> tuple[Any, Any]:
+    """A technician's own browser context, logged in, on the live session: (context, page)."""
+    context = new_context()
+    if init_script is not None:
+        context.add_init_script(init_script)
+    page = context.new_page()
+    login(page, "technician", technician=technician)
+    _open_session(page, session_id)
+    return context, page
+
+
 def _send(page: Any, text: str) -> None:
     box = page.get_by_label("Message", exact=True)
     box.fill(text)
@@ -250,14 +262,8 @@ def test_ai_answer_streams_into_one_bubble_with_citations_that_open_the_manual_p
 ) -> None:
     sam, priya = technicians
     session_id = _session_for_two(demo_server, sam, priya, "Low suction, iced coil")
-    ctx_a = new_context()
-    a = ctx_a.new_page()
-    login(a, "technician", technician=0)
-    _open_session(a, session_id)
-    ctx_b = new_context()
-    b = ctx_b.new_page()
-    login(b, "technician", technician=1)
-    _open_session(b, session_id)
+    ctx_a, a = _join(new_context, login, session_id, 0)
+    ctx_b, b = _join(new_context, login, session_id, 1)
 
     _send(b, "Suction is 52 psi at 95°F outdoor and the indoor coil is iced")
     _wait_message(a, "Suction is 52 psi")
@@ -331,15 +337,8 @@ def test_a_dropped_socket_recovers_with_since_without_losing_or_duplicating(
 ) -> None:
     sam, priya = technicians
     session_id = _session_for_two(demo_server, sam, priya, "Reconnect check")
-    ctx_a = new_context()
-    ctx_a.add_init_script(RECORD_SOCKETS)
-    a = ctx_a.new_page()
-    login(a, "technician", technician=0)
-    _open_session(a, session_id)
-    ctx_b = new_context()
-    b = ctx_b.new_page()
-    login(b, "technician", technician=1)
-    _open_session(b, session_id)
+    ctx_a, a = _join(new_context, login, session_id, 0, init_script=RECORD_SOCKETS)
+    ctx_b, b = _join(new_context, login, session_id, 1)
     for i in range(3):
         _send(b, f"before drop {i}")
     _wait_message(a, "before drop 2")
@@ -385,10 +384,7 @@ def test_errors_are_shown_in_words(
 ) -> None:
     sam, priya = technicians
     session_id = _session_for_two(demo_server, sam, priya, "Errors in words")
-    ctx = new_context()
-    page = ctx.new_page()
-    login(page, "technician", technician=0)
-    _open_session(page, session_id)
+    ctx, page = _join(new_context, login, session_id, 0)
 
     page.get_by_role("button", name="Send").click()
     alert = page.locator(".composer [role=alert]")
