@@ -22,6 +22,7 @@ import trio
 
 from ensemble.actors import ActorSystem, Behavior, open_actor_system
 from ensemble.config import Settings
+from ensemble.errors import EnsembleError
 from ensemble.knowledge.service import KnowledgeService, open_knowledge_service
 from ensemble.log import get_logger
 from ensemble.bridge import AsyncioBridge, open_bridge
@@ -29,6 +30,7 @@ from ensemble.persistence.database import Database, open_database
 from ensemble.persistence.embedded import EmbeddedPostgres
 from ensemble.persistence.migrate import migrate
 from ensemble.persistence.objects import ObjectStore, open_object_store
+from ensemble.persistence.repos import sessions as login_sessions
 
 __all__ = ["Services", "open_services", "serve", "resolve_dsn"]
 
@@ -168,6 +170,27 @@ def _hub_behaviors(services: Services) -> list[Behavior[Any]]:
     return [hub, TenantDashboard()]
 
 
+# Spent logins (refresh tokens past expiry, sessions left without tokens) are
+# deleted once they are a week past use: long enough to investigate a reuse
+# alarm, short enough that the tables stay the size of the active users.
+LOGIN_PURGE_INTERVAL_S = 3600.0
+LOGIN_PURGE_GRACE_S = 7 * 86400.0
+
+
+async def purge_spent_logins(db: Database, *, interval_s: float = LOGIN_PURGE_INTERVAL_S,
+                             grace_s: float = LOGIN_PURGE_GRACE_S) -> None:
+    """Every ``interval_s``, forever: delete spent refresh tokens and login sessions."""
+    while True:
+        try:
+            tokens, sessions = await db.run(lambda conn: login_sessions.purge_spent(conn, grace_s=grace_s))
+        except EnsembleError as exc:  # the database is away: try again next round
+            log.warning("login_purge_failed", error=exc.message)
+        else:
+            if tokens or sessions:
+                log.info("logins_purged", refresh_tokens=tokens, sessions=sessions)
+        await trio.sleep(interval_s)
+
+
 def _tune_gc() -> None:
     # Long-lived connection objects would otherwise be rescanned by every
     # young-generation collection; freeze what start-up allocated and make
@@ -201,6 +224,7 @@ async def serve(settings: Settings, *, port_file: Path | None = None, demo: bool
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_watch_signals, shutdown)
+            nursery.start_soon(purge_spent_logins, services.db)
             binds = await nursery.start(run_gateway)
             _tune_gc()
             url = binds[0]

@@ -34,6 +34,7 @@ __all__ = [
     "revoke_with_token",
     "revoke_user_sessions",
     "session_role",
+    "purge_spent",
 ]
 
 Outcome = Literal["ok", "invalid", "expired", "reused", "revoked"]
@@ -198,3 +199,27 @@ async def session_role(
         tenant_id,
     )
     return role
+
+
+async def purge_spent(conn: asyncpg.Connection, *, grace_s: float) -> tuple[int, int]:
+    """Delete refresh tokens expired more than ``grace_s`` ago, then the sessions left without any.
+
+    An expired token can no longer refresh, so it is only history; a session
+    whose tokens are all gone can issue nothing, and every access token it
+    issued expired long before (the grace is far longer than an access
+    token's life), so deleting it cannot end anything still in use.  Returns
+    (tokens, sessions) deleted.
+    """
+    async with conn.transaction():
+        tokens = await conn.fetchval(
+            "WITH gone AS (DELETE FROM refresh_tokens WHERE expires_at < now() - make_interval(secs => $1)"
+            " RETURNING 1) SELECT count(*) FROM gone",
+            float(grace_s),
+        )
+        sessions = await conn.fetchval(
+            "WITH gone AS (DELETE FROM auth_sessions s WHERE s.created_at < now() - make_interval(secs => $1)"
+            " AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.session_id = s.id) RETURNING 1)"
+            " SELECT count(*) FROM gone",
+            float(grace_s),
+        )
+    return int(tokens), int(sessions)
