@@ -81,6 +81,9 @@ async def serve_gateway(
     then the ASGI lifespan shutdown.  ``config`` overrides the Hypercorn
     configuration derived from the settings (its ``bind`` is ignored).
     """
+    # Late: _logins imports this package (a socket type, SocketClosed).
+    from ensemble.gateway._logins import watch_logins
+
     realtime = realtime or load_realtime_settings()
     if realtime.bench_routes:
         from ensemble.gateway.realtime._bench import register_bench_routes
@@ -111,6 +114,7 @@ async def serve_gateway(
                 async with trio.open_nursery() as control:
                     control.start_soon(_accept_loop, listener, connections, router)
                     control.start_soon(lane.keepalive)
+                    control.start_soon(watch_logins, services)
                     bound = repr_socket_addr(listener.family, listener.getsockname())
                     routes = [route.template for route in registered_routes()]
                     log.info("realtime_lane_listening", url=f"http://{bound}", routes=routes)

@@ -26,6 +26,7 @@ from ensemble.actors import Address
 from ensemble.actors.dashboards import DASHBOARD_KIND, PrinterFilter, install_printer_filter
 from ensemble.actors.hubs import dashboard_job, dashboard_printer
 from ensemble.errors import EnsembleError, Forbidden, InvalidInput, NotFound, Unauthenticated
+from ensemble.gateway._logins import login_watch
 from ensemble.gateway._permissions import allows
 from ensemble.gateway._tokens import TokenIssuer, load_jwt_secret
 from ensemble.gateway.realtime import BadFrame, RealtimeSocket, SocketClosed, realtime_route
@@ -65,15 +66,15 @@ def _tokens(services: "Services") -> TokenIssuer:
     return issuer
 
 
-async def _authenticate(services: "Services", token: str) -> tuple[uuid.UUID, uuid.UUID, str]:
-    """``(user_id, tenant_id, role)`` of a live session, or ``Unauthenticated``/``Forbidden``."""
+async def _authenticate(services: "Services", token: str) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
+    """``(user_id, tenant_id, login session id)`` of a live session, or ``Unauthenticated``/``Forbidden``."""
     claims = _tokens(services).verify_access(token)
     role = await services.db.run(sessions.session_role, claims.session_id, claims.user_id, claims.tenant_id)
     if role is None:
         raise Unauthenticated("session ended: log in again")
     if not allows(role, "printers.read"):
         raise Forbidden(f"role {role!r} may not watch the dashboard")
-    return claims.user_id, claims.tenant_id, role
+    return claims.user_id, claims.tenant_id, claims.session_id
 
 
 async def _refuse(socket: RealtimeSocket, code: int, message: str) -> None:
@@ -135,7 +136,7 @@ async def dashboard_socket(socket: RealtimeSocket, services: "Services") -> None
         await _refuse(socket, CLOSE_UNAUTHENTICATED, "the first message must be auth")
         return
     try:
-        user_id, tenant_id, _role = await _authenticate(services, auth.token)
+        user_id, tenant_id, login_session = await _authenticate(services, auth.token)
     except Forbidden as exc:
         await _refuse(socket, CLOSE_FORBIDDEN, exc.message)
         return
@@ -155,11 +156,15 @@ async def dashboard_socket(socket: RealtimeSocket, services: "Services") -> None
         socket.send(to_wire(Error(code=exc.code, message=exc.message)))
         await socket.close(CLOSE_TRY_AGAIN, "retry later")
         return
+    unwatch = login_watch(services).watch(
+        socket, session_id=login_session, user_id=user_id, tenant_id=tenant_id, permission="printers.read"
+    )
     try:
         await _converse(socket, services, address, chooser)
     except SocketClosed:
         pass
     finally:
+        unwatch()
         actors.detach(address, sub)
 
 

@@ -37,6 +37,7 @@ from ensemble.actors.sessions import (
 )
 from ensemble.errors import EnsembleError, Forbidden, InvalidInput, NotFound, RateLimited, Unauthenticated
 from ensemble.gateway._auth import Principal
+from ensemble.gateway._logins import login_watch
 from ensemble.gateway._permissions import allows
 from ensemble.gateway._ratelimit import RateLimiter
 from ensemble.gateway._tokens import TokenIssuer, load_jwt_secret
@@ -273,7 +274,14 @@ async def _join(
             await _drained(socket)
             await socket.close(CLOSE_SESSION_COMPLETED, "session completed")
             return
-        await _converse(socket, services, limits, principal, sid, sub)
+        unwatch = login_watch(services).watch(
+            socket, session_id=principal.session_id, user_id=principal.user_id, tenant_id=principal.tenant_id,
+            permission="sessions.participate",
+        )
+        try:
+            await _converse(socket, services, limits, principal, sid, sub)
+        finally:
+            unwatch()
     except SocketClosed:
         pass
     finally:

@@ -35,6 +35,7 @@ __all__ = [
     "revoke_user_sessions",
     "session_role",
     "purge_spent",
+    "session_roles",
 ]
 
 Outcome = Literal["ok", "invalid", "expired", "reused", "revoked"]
@@ -223,3 +224,24 @@ async def purge_spent(conn: asyncpg.Connection, *, grace_s: float) -> tuple[int,
             float(grace_s),
         )
     return int(tokens), int(sessions)
+
+
+async def session_roles(
+    conn: asyncpg.Connection, keys: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]]
+) -> dict[uuid.UUID, str]:
+    """:func:`session_role` for many ``(session_id, user_id, tenant_id)`` at once.
+
+    One query for every open socket of a process; a session absent from the
+    answer has ended (logout, reuse, removal, deactivated account).
+    """
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        "SELECT s.id, m.role FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS k(sid, uid, tid)"
+        "  JOIN auth_sessions s ON s.id = k.sid AND s.user_id = k.uid AND s.tenant_id = k.tid"
+        "  JOIN memberships m ON m.tenant_id = s.tenant_id AND m.user_id = s.user_id"
+        "  JOIN users u ON u.id = s.user_id"
+        " WHERE s.revoked_at IS NULL AND u.is_active",
+        [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
+    )
+    return {row["id"]: row["role"] for row in rows}
