@@ -16,7 +16,7 @@ from ensemble.gateway._negotiation import make_response
 from ensemble.gateway._passwords import PasswordHasher
 from ensemble.gateway._ratelimit import RateLimiter
 from ensemble.gateway._state import EXTENSION, Gateway
-from ensemble.gateway._tokens import TokenIssuer, load_jwt_secret
+from ensemble.gateway._auth import token_issuer
 from ensemble.log import get_logger
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def create_app(services: "Services") -> QuartTrio:
     limiter = RateLimiter(settings.rate_limit_max_buckets)
     app.extensions[EXTENSION] = Gateway(
         services=services,
-        tokens=TokenIssuer(load_jwt_secret(settings), access_ttl_s=settings.access_token_ttl_s),
+        tokens=token_issuer(services),
         passwords=PasswordHasher(settings),
         limiter=limiter,
         metrics=GatewayMetrics(

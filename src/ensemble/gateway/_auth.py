@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from quart import Request
 
-from ensemble.errors import Unauthenticated
+from ensemble.errors import Forbidden, Unauthenticated
+from ensemble.gateway._permissions import allows
 from ensemble.gateway._state import Gateway
+from ensemble.gateway._tokens import AccessClaims, TokenIssuer, load_jwt_secret
 from ensemble.persistence.repos import sessions
 
-__all__ = ["Principal", "bearer_token", "verify_request", "client_ip"]
+if TYPE_CHECKING:
+    from ensemble.server import Services
+
+__all__ = ["Principal", "bearer_token", "verify_request", "client_ip", "token_issuer", "authenticate_token"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,25 @@ def client_ip(request: Request) -> str:
     return request.remote_addr or "unknown"
 
 
+def token_issuer(services: "Services") -> TokenIssuer:
+    """The process's one token issuer, shared by REST and the real-time sockets."""
+    issuer: TokenIssuer | None = services.extras.get("token_issuer")
+    if issuer is None:
+        settings = services.settings
+        issuer = TokenIssuer(load_jwt_secret(settings), access_ttl_s=settings.access_token_ttl_s)
+        services.extras["token_issuer"] = issuer
+    return issuer
+
+
+async def _live_principal(services: "Services", claims: AccessClaims) -> Principal:
+    # Every call checks its login session, so a logout, a removal or a role
+    # change takes effect at once rather than when the token expires.
+    role = await services.db.run(sessions.session_role, claims.session_id, claims.user_id, claims.tenant_id)
+    if role is None:
+        raise Unauthenticated("session ended: log in again")
+    return Principal(user_id=claims.user_id, tenant_id=claims.tenant_id, session_id=claims.session_id, role=role)
+
+
 async def verify_request(gw: Gateway, request: Request, *, rate_limit: bool = True) -> Principal:
     claims = gw.tokens.verify_access(bearer_token(request))
     if rate_limit:
@@ -47,7 +72,16 @@ async def verify_request(gw: Gateway, request: Request, *, rate_limit: bool = Tr
         settings = gw.services.settings
         gw.limiter.hit(("user", claims.user_id), per_period=settings.rate_limit_user_per_minute, period_s=60.0)
         gw.limiter.hit(("tenant", claims.tenant_id), per_period=settings.rate_limit_tenant_per_minute, period_s=60.0)
-    role = await gw.services.db.run(sessions.session_role, claims.session_id, claims.user_id, claims.tenant_id)
-    if role is None:
-        raise Unauthenticated("session ended: log in again")
-    return Principal(user_id=claims.user_id, tenant_id=claims.tenant_id, session_id=claims.session_id, role=role)
+    return await _live_principal(gw.services, claims)
+
+
+async def authenticate_token(services: "Services", token: str, permission: str, *, denied: str) -> Principal:
+    """A socket's caller, as REST builds it, holding ``permission``.
+
+    ``Unauthenticated`` for a bad token or an ended login; ``Forbidden`` with
+    "role '<role>' <denied>" when the role lacks the permission.
+    """
+    principal = await _live_principal(services, token_issuer(services).verify_access(token))
+    if not allows(principal.role, permission):
+        raise Forbidden(f"role {principal.role!r} {denied}")
+    return principal

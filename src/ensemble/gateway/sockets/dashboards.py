@@ -17,7 +17,6 @@ Conversation ("Dashboard WebSocket Protocol" of the product document)::
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -27,8 +26,7 @@ from ensemble.actors.dashboards import DASHBOARD_KIND, PrinterFilter, install_pr
 from ensemble.actors.hubs import dashboard_job, dashboard_printer
 from ensemble.errors import EnsembleError, Forbidden, InvalidInput, NotFound, Unauthenticated
 from ensemble.gateway._logins import login_watch
-from ensemble.gateway._permissions import allows
-from ensemble.gateway._tokens import TokenIssuer, load_jwt_secret
+from ensemble.gateway._auth import authenticate_token
 from ensemble.gateway.realtime import BadFrame, RealtimeSocket, SocketClosed, realtime_route
 from ensemble.hubs.protocol import (
     FROM_DASHBOARD,
@@ -43,7 +41,7 @@ from ensemble.hubs.protocol import (
     from_wire,
     to_wire,
 )
-from ensemble.persistence.repos import hubs_live, sessions
+from ensemble.persistence.repos import hubs_live
 
 if TYPE_CHECKING:
     from ensemble.server import Services
@@ -55,26 +53,6 @@ AUTH_TIMEOUT_S = 10.0
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_TRY_AGAIN = 1013
-
-
-def _tokens(services: "Services") -> TokenIssuer:
-    issuer: TokenIssuer | None = services.extras.get("dashboard_tokens")
-    if issuer is None:
-        settings = services.settings
-        issuer = TokenIssuer(load_jwt_secret(settings), access_ttl_s=settings.access_token_ttl_s)
-        services.extras["dashboard_tokens"] = issuer
-    return issuer
-
-
-async def _authenticate(services: "Services", token: str) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
-    """``(user_id, tenant_id, login session id)`` of a live session, or ``Unauthenticated``/``Forbidden``."""
-    claims = _tokens(services).verify_access(token)
-    role = await services.db.run(sessions.session_role, claims.session_id, claims.user_id, claims.tenant_id)
-    if role is None:
-        raise Unauthenticated("session ended: log in again")
-    if not allows(role, "printers.read"):
-        raise Forbidden(f"role {role!r} may not watch the dashboard")
-    return claims.user_id, claims.tenant_id, claims.session_id
 
 
 async def _refuse(socket: RealtimeSocket, code: int, message: str) -> None:
@@ -136,7 +114,8 @@ async def dashboard_socket(socket: RealtimeSocket, services: "Services") -> None
         await _refuse(socket, CLOSE_UNAUTHENTICATED, "the first message must be auth")
         return
     try:
-        user_id, tenant_id, login_session = await _authenticate(services, auth.token)
+        principal = await authenticate_token(services, auth.token, "printers.read", denied="may not watch the dashboard")
+        user_id, tenant_id = principal.user_id, principal.tenant_id
     except Forbidden as exc:
         await _refuse(socket, CLOSE_FORBIDDEN, exc.message)
         return
@@ -157,7 +136,7 @@ async def dashboard_socket(socket: RealtimeSocket, services: "Services") -> None
         await socket.close(CLOSE_TRY_AGAIN, "retry later")
         return
     unwatch = login_watch(services).watch(
-        socket, session_id=login_session, user_id=user_id, tenant_id=tenant_id, permission="printers.read"
+        socket, session_id=principal.session_id, user_id=user_id, tenant_id=tenant_id, permission="printers.read"
     )
     try:
         await _converse(socket, services, address, chooser)

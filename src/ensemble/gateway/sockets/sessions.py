@@ -36,11 +36,9 @@ from ensemble.actors.sessions import (
     SessionLimits,
 )
 from ensemble.errors import EnsembleError, Forbidden, InvalidInput, NotFound, RateLimited, Unauthenticated
-from ensemble.gateway._auth import Principal
+from ensemble.gateway._auth import Principal, authenticate_token
 from ensemble.gateway._logins import login_watch
-from ensemble.gateway._permissions import allows
 from ensemble.gateway._ratelimit import RateLimiter
-from ensemble.gateway._tokens import TokenIssuer, load_jwt_secret
 from ensemble.gateway.realtime import BadFrame, RealtimeSocket, SocketClosed, realtime_route
 from ensemble.gateway.routes.sessions import (
     attachment_fields,
@@ -51,7 +49,6 @@ from ensemble.gateway.routes.sessions import (
     session_limiter,
 )
 from ensemble.log import get_logger
-from ensemble.persistence.repos import sessions as login_sessions
 
 if TYPE_CHECKING:
     from ensemble.server import Services
@@ -106,24 +103,9 @@ def _registry(services: "Services") -> DeviceRegistry:
     return registry
 
 
-def _tokens(services: "Services") -> TokenIssuer:
-    issuer: TokenIssuer | None = services.extras.get("session_tokens")
-    if issuer is None:
-        settings = services.settings
-        issuer = TokenIssuer(load_jwt_secret(settings), access_ttl_s=settings.access_token_ttl_s)
-        services.extras["session_tokens"] = issuer
-    return issuer
-
-
 async def authenticate(services: "Services", token: str) -> Principal:
     """The verified caller, as REST builds it (the login session must still be live)."""
-    claims = _tokens(services).verify_access(token)
-    role = await services.db.run(login_sessions.session_role, claims.session_id, claims.user_id, claims.tenant_id)
-    if role is None:
-        raise Unauthenticated("session ended: log in again")
-    if not allows(role, "sessions.participate"):
-        raise Forbidden(f"role {role!r} may not join diagnostic sessions")
-    return Principal(user_id=claims.user_id, tenant_id=claims.tenant_id, session_id=claims.session_id, role=role)
+    return await authenticate_token(services, token, "sessions.participate", denied="may not join diagnostic sessions")
 
 
 def _query_token(socket: RealtimeSocket) -> str | None:
