@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -25,10 +24,6 @@ OBSERVE_PROGRESS = """() => {
 }"""
 
 
-def _api(demo_server: Any, role: str) -> httpx.Client:
-    return demo_server.http(role)
-
-
 def test_search_with_a_manufacturer_filter_returns_cited_passages_that_open_their_page(
     demo_server: Any, new_context: Callable[..., Any], login: Callable[..., Any]
 ) -> None:
@@ -43,7 +38,7 @@ def test_search_with_a_manufacturer_filter_returns_cited_passages_that_open_thei
     results = page.locator("ol.results > li.result")
     results.first.wait_for()
 
-    with _api(demo_server, "technician") as api:
+    with demo_server.http("technician") as api:
         expected = api.get("/api/v1/knowledge/search", params={
             "q": "flash code high pressure switch lockout", "manufacturer": "Trane", "k": 5,
         }).json()["data"]
@@ -140,7 +135,7 @@ def test_uploading_a_manual_shows_progress_and_outcome_then_it_is_searchable_and
     row.get_by_role("button", name=f"Delete {source}").click()
     row.get_by_role("button", name=f"Delete {source}").click()  # the confirm button has the same name
     page.locator("tbody tr", has_text=source).wait_for(state="detached")
-    with _api(demo_server, "owner") as api:
+    with demo_server.http("owner") as api:
         left = api.get("/api/v1/knowledge/documents", params={"search": tag}).json()["data"]
     assert left == []
     assert context.errors == []

@@ -65,8 +65,8 @@ async def test_the_demo_is_alive(fresh_database_url: str, tmp_path: Path, capsys
                     assert any(a["kind"] == "printer_error" and a.get("printer_id") == bay2 for a in board.alerts)
 
                     # A job started over REST on the idle bay 3 makes its simulator print it.
-                    owner = Tenant(http=http, user_id="", tenant_id=str(demo.seed.tenant_id), role="owner",
-                                   token=owner_token)
+                    owner = Tenant(http=http, email="", user_id="", tenant_id=str(demo.seed.tenant_id), role="owner",
+                                   access_token=owner_token, refresh_token="")
                     part = await upload_print_file(owner, print_seconds=3, layers=6, name="bracket.gcode")
                     r = await owner.post("/api/v1/print-jobs", json={"printer_id": bay3, "file_id": part["id"]})
                     assert r.status_code == 201, r.text

@@ -73,8 +73,8 @@ async def test_serve_demo_twice(fresh_database_url: str, tmp_path: Path) -> None
         assert f"console:     {url}/" in printed
         async with httpx.AsyncClient(base_url=url, timeout=30) as http:
             tokens = {email: await login_token(http, email, password) for email, (_, password) in credentials.items()}
-            owner = Tenant(http=http, user_id="", tenant_id="", role="owner",
-                           token=tokens["owner@demo.ensemble.local"])
+            owner = Tenant(http=http, email="owner@demo.ensemble.local", user_id="", tenant_id="", role="owner",
+                           access_token=tokens["owner@demo.ensemble.local"], refresh_token="")
             printers = {p["name"]: p["id"] for p in (await owner.get("/api/v1/printers")).json()["data"]}
             assert len(printers) == 3
             gateway = Gateway(url=url, port=int(url.rsplit(":", 1)[1]), services=None)

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from ensemble.hubs.agent import AgentConfig, HubAgent, PrinterConfig
 from ensemble.hubs.protocol import derive_hub_key, generate_hub_credentials
 from ensemble.persistence.repos import hubs as hubs_repo
 from ensemble.server import Services, open_services
+from tests.gateway.conftest import User
 from tests.server import TEST_SETTINGS
 
 PASSWORD = "correct horse battery"
@@ -83,30 +84,8 @@ async def running_gateway(database_url: str, data_dir: Path, *, port: int = 0, *
                 shutdown.set()
 
 
-@dataclass
-class Tenant:
-    """An owner (or other member) of one tenant, with a client that sends their token."""
-
-    http: httpx.AsyncClient
-    user_id: str
-    tenant_id: str
-    role: str
-    token: str
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        headers = {**self.headers, **kwargs.pop("headers", {})}
-        return await self.http.request(method, url, headers=headers, **kwargs)
-
-    async def get(self, url: str, **kwargs: Any) -> httpx.Response:
-        return await self.request("GET", url, **kwargs)
-
-    async def post(self, url: str, **kwargs: Any) -> httpx.Response:
-        return await self.request("POST", url, **kwargs)
+# An owner or member of one tenant, with a client that sends their token.
+Tenant = User
 
 
 async def signup(http: httpx.AsyncClient, name: str = "Print Farm") -> Tenant:
@@ -115,8 +94,8 @@ async def signup(http: httpx.AsyncClient, name: str = "Print Farm") -> Tenant:
                         json={"email": email, "password": PASSWORD, "name": "Owner", "tenant_name": name})
     assert r.status_code == 201, r.text
     data = r.json()["data"]
-    return Tenant(http=http, user_id=data["user"]["id"], tenant_id=data["tenant_id"], role=data["role"],
-                  token=data["access_token"], extra={"email": email})
+    return User(http=http, email=email, user_id=data["user"]["id"], tenant_id=data["tenant_id"], role=data["role"],
+                access_token=data["access_token"], refresh_token=data["refresh_token"])
 
 
 async def member(owner: Tenant, role: str) -> Tenant:
@@ -127,8 +106,8 @@ async def member(owner: Tenant, role: str) -> Tenant:
                               json={"email": email, "password": PASSWORD, "tenant_id": owner.tenant_id})
     assert r.status_code == 200, r.text
     data = r.json()["data"]
-    return Tenant(http=owner.http, user_id=data["user"]["id"] if "user" in data else "", tenant_id=data["tenant_id"],
-                  role=data["role"], token=data["access_token"])
+    return User(http=owner.http, email=email, user_id=data["user"]["id"], tenant_id=data["tenant_id"],
+                role=data["role"], access_token=data["access_token"], refresh_token=data["refresh_token"])
 
 
 @dataclass

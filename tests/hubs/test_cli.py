@@ -95,7 +95,7 @@ async def test_provision_simulate_and_run_the_agent_from_the_command_line(
         """))
         async with process(["simulate-printer", "--port", str(port), "--print-seconds", "2"], env=env,
                            ready="printer simulator listening on opc.tcp://127.0.0.1:"), \
-                open_dashboard(gateway, owner.token) as board, \
+                open_dashboard(gateway, owner.access_token) as board, \
                 process(["hub-agent", "--config", str(config)], env=env, ready="connected to"):
             await board.wait_for(lambda b: b.printers.get(printer["id"], {}).get("status") == "idle", timeout=20)
             await board.wait_for(lambda b: b.hubs.get(hub_id, {}).get("is_online") is True)

@@ -53,7 +53,7 @@ async def test_live_status_and_a_print_job(gateway: Gateway, simulator: Simulato
         await claim(owner, hub, "Bench hub")
         printer = await add_printer(owner, hub.hub_id, "Bench printer")
         config = agent_config(gateway, hub, tmp_path / "agent", [(printer["id"], simulator.endpoint)])
-        async with open_dashboard(gateway, owner.token) as board, running_agent(config) as agent:
+        async with open_dashboard(gateway, owner.access_token) as board, running_agent(config) as agent:
             # Live status from the simulated printer, through the agent.
             await board.wait_for(lambda b: b.printers.get(printer["id"], {}).get("status") == "idle")
             assert board.printers[printer["id"]]["nozzle_temp"] == 22.0
@@ -136,7 +136,7 @@ async def test_gateway_restart_mid_print(database_url: str, tmp_path: Path) -> N
                             await trio.sleep_forever()
 
                 agent = await nursery.start(run_agent)
-                async with open_dashboard(g1, owner.token) as board1:
+                async with open_dashboard(g1, owner.access_token) as board1:
                     await board1.wait_for(lambda b: b.printers.get(printer["id"], {}).get("status") == "idle")
                     r = await owner.post("/api/v1/print-jobs", json={"printer_id": printer["id"], "file_id": file["id"]})
                     job = r.json()["data"]
@@ -146,7 +146,7 @@ async def test_gateway_restart_mid_print(database_url: str, tmp_path: Path) -> N
                     await board1.wait_for(lambda b: b.hubs[hub.hub_id]["is_online"] is False)
                     last_seen_offset = await _board_offset(board1)
                     seen_before = list(board1.job_history[job["id"]])
-                token = owner.token
+                token = owner.access_token
             # Gateway down: the agent keeps recording the print.
             outbox_at_stop = agent.statistics()["outbox"]
             await eventually(lambda: agent.statistics()["outbox"] >= outbox_at_stop + 3)
@@ -206,7 +206,7 @@ async def test_a_lost_ack_makes_a_resend_that_runs_once(gateway: Gateway, simula
         printer = await add_printer(owner, hub.hub_id)
         file = await upload_print_file(owner, print_seconds=8, layers=16)
         config = agent_config(proxy.ws, hub, tmp_path / "agent", [(printer["id"], simulator.endpoint)])
-        async with open_dashboard(gateway, owner.token) as board, running_agent(config) as agent:
+        async with open_dashboard(gateway, owner.access_token) as board, running_agent(config) as agent:
             r = await owner.post("/api/v1/print-jobs", json={"printer_id": printer["id"], "file_id": file["id"]})
             job = r.json()["data"]
             await board.wait_for(lambda b: (b.jobs.get(job["id"], {}).get("progress") or 0) >= 5, timeout=20)

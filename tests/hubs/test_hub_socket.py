@@ -163,7 +163,7 @@ async def test_unclaimed_hub_reports_to_nobody_then_claim_then_release_cuts_it_o
     async with gateway.client() as http:
         owner = await signup(http)
         hub = await provision_hub(gateway.services)
-        async with connect(gateway, hub) as (fake, welcome), open_dashboard(gateway, owner.token) as board:
+        async with connect(gateway, hub) as (fake, welcome), open_dashboard(gateway, owner.access_token) as board:
             assert welcome["type"] == "hub_welcome" and welcome["claimed"] is False
             assert welcome["claim_code"] and welcome["claim_code_expires_at"] > time.time() * 1000
             # An unclaimed hub's reports are taken (and acknowledged) but reach no tenant.
@@ -215,7 +215,7 @@ async def test_silence_and_command_expiry_through_the_runtime(database_url: str,
         await claim(owner, hub)
         printer = await add_printer(owner, hub.hub_id)
         file = await upload_print_file(owner)
-        async with open_dashboard(gw, owner.token) as board:
+        async with open_dashboard(gw, owner.access_token) as board:
             async with connect(gw, hub) as (fake, welcome):
                 assert welcome["claimed"] is True
                 await fake.status(printer["id"], "idle")

@@ -77,7 +77,7 @@ async def test_roles(gateway: Gateway) -> None:
         r = await viewer.post("/api/v1/print-jobs", json={"printer_id": printer["id"], "file_id": file["id"]})
         assert r.status_code == 403 and r.json()["error"] == "forbidden"
         assert await owner.get("/api/v1/print-jobs") and (await viewer.get("/api/v1/print-jobs")).status_code == 200
-        async with open_dashboard(gateway, viewer.token) as board:  # viewers may watch
+        async with open_dashboard(gateway, viewer.access_token) as board:  # viewers may watch
             await board.wait_for(lambda b: printer["id"] in b.printers)
 
 
@@ -116,8 +116,8 @@ async def test_dashboards_see_only_their_tenant_and_their_subscriptions(gateway:
         await claim(alice, hub)
         p1 = await add_printer(alice, hub.hub_id, "One")
         p2 = await add_printer(alice, hub.hub_id, "Two")
-        async with connect(gateway, hub) as (fake, welcome), open_dashboard(gateway, alice.token) as board, \
-                open_dashboard(gateway, bob.token) as spy:
+        async with connect(gateway, hub) as (fake, welcome), open_dashboard(gateway, alice.access_token) as board, \
+                open_dashboard(gateway, bob.access_token) as spy:
             assert welcome["claimed"] is True
             await board.wait_for(lambda b: {p1["id"], p2["id"]} <= set(b.printers) and hub.hub_id in b.hubs)
             assert spy.printers == {} and spy.hubs == {}
@@ -168,7 +168,7 @@ async def test_dashboard_authentication(gateway: Gateway, monkeypatch) -> None:
         owner = await signup(http)
         r = await owner.post("/api/v1/auth/logout", json={})
         assert r.status_code in (200, 204), r.text
-        reply, code = await first_frame(json.dumps({"type": "auth", "token": owner.token}))
+        reply, code = await first_frame(json.dumps({"type": "auth", "token": owner.access_token}))
         assert reply["type"] == "auth_error" and "session ended" in reply["message"] and code == 4401
     monkeypatch.setattr(dashboard_module, "AUTH_TIMEOUT_S", 0.3)
     async with open_ws(url, subprotocols=["ensemble.json"]) as ws:
