@@ -40,7 +40,6 @@ export class LiveSocket {
     this.onMessage = onMessage;
     this.onStatus = onStatus;
     this.lastOffset = null;
-    this.epoch = null;
     this.status = "connecting";
     this.ws = null;
     this.closed = false;
@@ -111,7 +110,6 @@ export class LiveSocket {
     } else if (typeof msg.offset === "number") {
       this.lastOffset = this.lastOffset === null ? msg.offset : Math.max(this.lastOffset, msg.offset);
     }
-    if (msg.epoch !== undefined) this.epoch = msg.epoch;
     this.onMessage(msg);
   }
 
@@ -156,14 +154,6 @@ export class LiveSocket {
   // with `since`.  For tests and for "reconnect now" buttons.
   drop() {
     if (this.ws) this.ws.close(4000, "dropped by client");
-  }
-
-  // Reconnect at once instead of waiting for the backoff timer.
-  reconnectNow() {
-    if (this.closed || this.ws) return;
-    clearTimeout(this.timer);
-    this.timer = null;
-    this.connect();
   }
 
   close() {

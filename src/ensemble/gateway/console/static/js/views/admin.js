@@ -18,16 +18,6 @@ const CONNECTIONS = [
 const CONFIRM_MS = 5000;
 const PAGE = 100;
 
-function meOf(ctx) {
-  const me = ctx && ctx.me;
-  return (me && me.data) || me || {};
-}
-
-function allowed(me, permission) {
-  if (me && Array.isArray(me.permissions)) return can(me, permission);
-  return ["owner", "admin"].includes(me && me.role);
-}
-
 // A two-step button for destructive actions: the first press asks, the second
 // (within CONFIRM_MS) does it.  No window.confirm: it blocks and is unstyled.
 function confirmButton({ label, confirmLabel, ariaLabel, testid, onConfirm }) {
@@ -99,13 +89,13 @@ function explain(err, what) {
 }
 
 export async function mount(root, ctx) {
-  const me = meOf(ctx);
+  const me = ctx.me;
   const sections = {
-    members: allowed(me, "members.manage"),
-    hubs: allowed(me, "hubs.manage"),
-    printers: allowed(me, "printers.write") && allowed(me, "members.manage"),
-    files: allowed(me, "files.delete") && allowed(me, "members.manage"),
-    usage: allowed(me, "ai.usage"),
+    members: can(me, "members.manage"),
+    hubs: can(me, "hubs.manage"),
+    printers: can(me, "printers.write") && can(me, "members.manage"),
+    files: can(me, "files.delete") && can(me, "members.manage"),
+    usage: can(me, "ai.usage"),
   };
   if (!sections.members && !sections.hubs) {
     replace(root, h("section", { class: "card no-access", "aria-labelledby": "admin-h", "data-testid": "no-access" },

@@ -44,22 +44,6 @@ const JOBS_LIMIT = 25;
 const MAX_ALERTS = 5;
 const MAX_LIVE_POINTS = 3000;
 
-// Roles as a fallback when /me carries no permission list.
-const ROLE_PERMISSIONS = {
-  "print_jobs.manage": ["owner", "admin", "operator"],
-  "files.write": ["owner", "admin", "operator", "technician"],
-};
-
-export function allowed(me, permission) {
-  if (me && Array.isArray(me.permissions)) return can(me, permission);
-  return (ROLE_PERMISSIONS[permission] || []).includes(me && me.role);
-}
-
-function meOf(ctx) {
-  const me = ctx && ctx.me;
-  return (me && me.data) || me || {};
-}
-
 function shortId(id) {
   return String(id || "").slice(0, 8);
 }
@@ -126,9 +110,9 @@ class Dashboard {
   constructor(root, ctx) {
     this.root = root;
     this.ctx = ctx;
-    this.me = meOf(ctx);
-    this.mayManage = allowed(this.me, "print_jobs.manage");
-    this.mayUpload = allowed(this.me, "files.write");
+    this.me = ctx.me;
+    this.mayManage = can(this.me, "print_jobs.manage");
+    this.mayUpload = can(this.me, "files.write");
     this.aborter = new AbortController();
     this.timers = new Set();
     this.stopped = false;
