@@ -117,6 +117,19 @@ function withQuery(path, query) {
   return text ? `${path}${path.includes("?") ? "&" : "?"}${text}` : path;
 }
 
+// An error answer as ApiError: the server's {error, message, details} body
+// when there is one (a proxy's page is not), and Retry-After in seconds.
+function errorOf(status, body, retryAfter, statusText = "") {
+  const retry = Number(retryAfter);
+  return new ApiError(
+    status,
+    (body && body.error) || `http_${status}`,
+    (body && body.message) || statusText || `The server answered ${status}.`,
+    (body && body.details) || null,
+    Number.isFinite(retry) && retry > 0 ? retry : null,
+  );
+}
+
 async function toError(res) {
   let body = null;
   try {
@@ -124,14 +137,7 @@ async function toError(res) {
   } catch {
     // not JSON: a proxy's page, say
   }
-  const retry = Number(res.headers.get("Retry-After"));
-  return new ApiError(
-    res.status,
-    (body && body.error) || `http_${res.status}`,
-    (body && body.message) || res.statusText || `The server answered ${res.status}.`,
-    (body && body.details) || null,
-    Number.isFinite(retry) && retry > 0 ? retry : null,
-  );
+  return errorOf(res.status, body, res.headers.get("Retry-After"), res.statusText);
 }
 
 // api("GET", "/api/v1/printers", {query: {limit: 50}}) -> parsed JSON (null for 204).
@@ -163,6 +169,16 @@ export async function api(method, path, { json, body, query, signal, anonymous =
   return type.includes("json") ? res.json() : res.blob();
 }
 
+// A chosen file with a content type the server takes.  G-code has no
+// registered type (browsers send none, or Chromium's text/x.gcode); it is
+// plain text, and so are .txt/.md files a browser left untyped.
+export function withTextType(file) {
+  if (/\.(gcode|gco|g)$/i.test(file.name) || (!file.type && /\.(txt|md)$/i.test(file.name))) {
+    return new File([file], file.name, { type: /\.md$/i.test(file.name) ? "text/markdown" : "text/plain" });
+  }
+  return file;
+}
+
 // Upload a FormData with progress: onProgress(loaded, total).  XHR, because
 // fetch() cannot report upload progress.
 export async function upload(path, formData, { onProgress, signal } = {}) {
@@ -192,14 +208,7 @@ export async function upload(path, formData, { onProgress, signal } = {}) {
     body = null;
   }
   if (xhr.status < 200 || xhr.status >= 300) {
-    const retry = Number(xhr.getResponseHeader("Retry-After"));
-    throw new ApiError(
-      xhr.status,
-      (body && body.error) || `http_${xhr.status}`,
-      (body && body.message) || `The server answered ${xhr.status}.`,
-      (body && body.details) || null,
-      Number.isFinite(retry) && retry > 0 ? retry : null,
-    );
+    throw errorOf(xhr.status, body, xhr.getResponseHeader("Retry-After"));
   }
   return body;
 }

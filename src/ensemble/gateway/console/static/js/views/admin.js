@@ -2,7 +2,7 @@
 // code, rename, release), files (upload with progress, download, delete) and
 // the AI usage ledger.  Every failure is shown next to what failed, in words.
 
-import { api, upload, describeError } from "../api.js";
+import { api, upload, describeError, withTextType } from "../api.js";
 import { h, replace, field, fmtTime, fmtBytes, can } from "../ui.js";
 
 export const title = "Admin";
@@ -551,12 +551,7 @@ class Admin {
           input.focus();
           return;
         }
-        let file = chosen;
-        // G-code has no registered MIME type: browsers send none or a private
-        // one (text/x.gcode) that the server refuses; it is plain text.
-        if (/\.(gcode|gco|g)$/i.test(chosen.name) || (!chosen.type && /\.(txt|md)$/i.test(chosen.name))) {
-          file = new File([chosen], chosen.name, { type: /\.md$/i.test(chosen.name) ? "text/markdown" : "text/plain" });
-        }
+        const file = withTextType(chosen);
         const data = new FormData();
         data.append("file", file, file.name);
         submit.disabled = true;

@@ -6,7 +6,7 @@
 // frames do not carry: printer names, the job history with file names, the
 // print files, and the telemetry history for the chart.
 
-import { api, upload, describeError } from "../api.js";
+import { api, upload, describeError, withTextType } from "../api.js";
 import { LiveSocket } from "../live.js";
 import { h, replace, field, fmtDuration, fmtTime, fmtBytes, can } from "../ui.js";
 import { LineChart } from "../chart.js";
@@ -703,12 +703,7 @@ class Dashboard {
   async uploadPrintFile() {
     const chosen = this.uploadInput.files && this.uploadInput.files[0];
     if (!chosen) return;
-    // G-code has no registered MIME type: browsers send none or a private one
-    // (text/x.gcode), which the server refuses.  It is plain text, so say so.
-    let file = chosen;
-    if (/\.(gcode|gco|g)$/i.test(chosen.name) || (!chosen.type && /\.txt$/i.test(chosen.name))) {
-      file = new File([chosen], chosen.name, { type: "text/plain" });
-    }
+    const file = withTextType(chosen);
     const form = new FormData();
     form.append("file", file, file.name);
     this.startError.hidden = true;
